@@ -1,0 +1,216 @@
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
+using PluggableShim.Abstractions;
+using PluggableShim.Host.Events;
+using PluggableShim.Host.Logging;
+using PluggableShim.Host.Plugins;
+using PluggableShim.Host.Posix;
+using PluggableShim.Host.Tasks;
+using PluggableShim.Ttrpc;
+
+namespace PluggableShim.Host.Cli;
+
+/// <summary>
+/// The long-lived shim: loads the selected plugin, serves the Task API on the socket
+/// <c>start</c> bound, publishes events, and exits after the last task is deleted and
+/// Shutdown is called — having answered and flushed its events.
+/// </summary>
+internal static class DaemonAction
+{
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(15);
+
+    public static async Task<int> RunAsync(ShimArguments args)
+    {
+        string bundle = args.Bundle.Length > 0 ? args.Bundle : Directory.GetCurrentDirectory();
+        using ILoggerFactory loggerFactory = LoggerFactory.Create(builder => builder
+            .SetMinimumLevel(args.Debug ? LogLevel.Debug : LogLevel.Information)
+            .AddProvider(new LogfmtLoggerProvider(OpenShimLog(bundle), args.Debug ? LogLevel.Debug : LogLevel.Information)));
+        ILogger logger = loggerFactory.CreateLogger("PluggableShim.Host.Daemon");
+        bool ready = false;
+        try
+        {
+            byte[] optionBytes = Convert.FromBase64String(Environment.GetEnvironmentVariable(StartAction.OptionsVariable) ?? string.Empty);
+            string? configPath = PluginSelection.ConfigPathFromOptions(optionBytes);
+            ShimConfig config = ShimConfig.Load(configPath ?? ShimConfig.DefaultPath());
+            PluginActivator.LoadedPlugin loaded = PluginActivator.Load(config.ResolvePluginsDirectory(), args.Plugin);
+
+            ServiceProvider services = BuildServices(args, config, loaded, optionBytes, loggerFactory);
+            await using ConfiguredAsyncDisposable disposeServices = services.ConfigureAwait(false);
+            IContainerRuntime runtime = services.GetService<IContainerRuntime>()
+                ?? throw new PluginLoadException(args.Plugin, "registered no IContainerRuntime");
+            _ = runtime;
+
+            var server = new TtrpcServer(new TtrpcServerOptions { RequireSameUser = true }, loggerFactory);
+            await using ConfiguredAsyncDisposable disposeServer = server.ConfigureAwait(false);
+            Contracts.Task.Task.BindService(server.Binder, services.GetRequiredService<TaskService>());
+            var socket = new Socket(new SafeSocketHandle(args.ListenFd, ownsHandle: true));
+            string socketPath = ShimSocket.PathFor(args.Address, args.Namespace, args.Id);
+            server.Serve(TtrpcListener.FromListeningSocket(socket, socketPath, ownsPath: true));
+
+            ShimLifetime lifetime = services.GetRequiredService<ShimLifetime>();
+            using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+            {
+                context.Cancel = true;
+                lifetime.RequestExit("SIGTERM");
+            });
+
+            SignalReady(args.ReadyFd, null);
+            ready = true;
+            DaemonLog.Serving(logger, args.Id, args.Plugin, loaded.Plugin.Info.Version, Environment.ProcessId);
+
+            string reason = await lifetime.ExitRequested.ConfigureAwait(false);
+            TasksLog.ShutdownRequested(logger, reason);
+            await KillRemainingAsync(services.GetRequiredService<TaskTable>()).ConfigureAwait(false);
+            using (var drain = new CancellationTokenSource(DrainTimeout))
+            {
+                await server.ShutdownAsync(drain.Token).ConfigureAwait(false);
+            }
+
+            await services.GetRequiredService<IEventPublisher>().FlushAsync(FlushTimeout).ConfigureAwait(false);
+            DaemonLog.Exiting(logger, reason);
+            return 0;
+        }
+        catch (Exception ex) when (!ready)
+        {
+            string message = ex is PluginLoadException or InvalidDataException ? ex.Message : $"shim daemon failed to start: {ex.Message}";
+            DaemonLog.StartFailed(logger, message, ex);
+            SignalReady(args.ReadyFd, message);
+            return 1;
+        }
+    }
+
+    private static ServiceProvider BuildServices(
+        ShimArguments args,
+        ShimConfig config,
+        PluginActivator.LoadedPlugin loaded,
+        byte[] optionBytes,
+        ILoggerFactory loggerFactory)
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton(loggerFactory);
+        services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+        services.AddSingleton(TimeProvider.System);
+
+        string? settings = config.Plugins is { } all && all.TryGetValue(args.Plugin, out var section) ? section.GetRawText() : null;
+        try
+        {
+            loaded.Plugin.ConfigureServices(services, new PluginContext(loaded.Directory, settings));
+        }
+        catch (Exception ex)
+        {
+            throw new PluginLoadException(args.Plugin, $"threw while registering its services: {ex.Message}");
+        }
+
+        string ttrpcAddress = Environment.GetEnvironmentVariable("TTRPC_ADDRESS") is { Length: > 0 } fromEnv
+            ? fromEnv
+            : args.Address + ".ttrpc";
+        services.AddSingleton<IEventPublisher>(sp => new TtrpcEventPublisher(
+            ttrpcAddress, args.Namespace, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<TtrpcEventPublisher>>()));
+        services.AddSingleton(new ShimOptions
+        {
+            Namespace = args.Namespace,
+            Plugin = loaded.Plugin.Info,
+            StartOptions = ToPayload(optionBytes),
+            IoOpenTimeout = TimeSpan.FromSeconds(config.IoOpenTimeoutSeconds ?? 10),
+        });
+        services.AddSingleton<ShimLifetime>();
+        services.AddSingleton<TaskTable>();
+        services.AddSingleton<TaskService>();
+        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false });
+    }
+
+    private static TypedPayload? ToPayload(byte[] anyBytes)
+    {
+        if (anyBytes.Length == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            Any any = Any.Parser.ParseFrom(anyBytes);
+            return any.TypeUrl.Length == 0 ? null : new TypedPayload(any.TypeUrl, any.Value.Memory);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task KillRemainingAsync(TaskTable tasks)
+    {
+        // Only reached with tasks left on SIGTERM: their processes must not outlive the shim.
+        foreach (var container in tasks.All())
+        {
+            if (container.Init.State == Tasks.Internal.ProcessState.Running)
+            {
+                try
+                {
+                    await container.Init.Runtime.SignalAsync(9, all: true).ConfigureAwait(false);
+                    await container.Init.ExitRecorded.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is ShimException or IOException or TimeoutException or InvalidOperationException)
+                {
+                    // Best effort on the way out.
+                }
+            }
+
+            await container.Runtime.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static Stream OpenShimLog(string bundle)
+    {
+        string path = Path.Combine(bundle, "log");
+        int fd = Native.Open(path, Native.OWrOnly | Native.ONonBlock | Native.OCloExec, 0);
+        if (fd < 0)
+        {
+            return Stream.Null;
+        }
+
+        // Blocking from here on: a log line waits for containerd rather than being cut.
+        int flags = Native.Fcntl(fd, Native.FGetFl, 0);
+        Native.Fcntl(fd, Native.FSetFl, flags & ~Native.ONonBlock);
+        return new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, bufferSize: 0);
+    }
+
+    private static unsafe void SignalReady(int fd, string? failure)
+    {
+        if (fd < 0)
+        {
+            return;
+        }
+
+        if (failure is not null)
+        {
+            byte[] bytes = Encoding.UTF8.GetBytes(failure.ReplaceLineEndings(" ") + "\n");
+            fixed (byte* p = bytes)
+            {
+                Native.Write(fd, p, bytes.Length);
+            }
+        }
+
+        Native.Close(fd);
+    }
+}
+
+internal static partial class DaemonLog
+{
+    [LoggerMessage(1, LogLevel.Information, "shim serving {ContainerId} with plugin {Plugin} {PluginVersion} (pid {ShimPid})",
+        EventName = "Serving")]
+    public static partial void Serving(ILogger logger, string containerId, string plugin, string pluginVersion, int shimPid);
+
+    [LoggerMessage(2, LogLevel.Information, "shim exiting: {Reason}", EventName = "Exiting")]
+    public static partial void Exiting(ILogger logger, string reason);
+
+    [LoggerMessage(3, LogLevel.Error, "shim failed to start: {Message}", EventName = "StartFailed")]
+    public static partial void StartFailed(ILogger logger, string message, Exception exception);
+}

@@ -1,0 +1,54 @@
+using PluggableShim.Abstractions;
+using PluggableShim.Host.Cli;
+
+namespace PluggableShim.Host;
+
+internal static class Program
+{
+    public static async Task<int> Main(string[] argv)
+    {
+        ShimArguments args;
+        try
+        {
+            args = ShimArguments.Parse(argv);
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException)
+        {
+            await Console.Error.WriteLineAsync(ex.Message).ConfigureAwait(false);
+            return 2;
+        }
+
+        if (args.Version)
+        {
+            Console.Out.WriteLine($"{Path.GetFileName(InvokedAs.Get())}:\n  Version: {typeof(Program).Assembly.GetName().Version}");
+            return 0;
+        }
+
+        try
+        {
+            return args.Action switch
+            {
+                "start" => StartAction.Run(args, Console.OpenStandardInput(), Console.Out, Console.Error),
+                "delete" => DeleteAction.Run(args, Console.OpenStandardOutput()),
+                "daemon" => await DaemonAction.RunAsync(args).ConfigureAwait(false),
+                "" => Usage("no action given"),
+                _ => Usage($"unknown action \"{args.Action}\""),
+            };
+        }
+        catch (Exception ex) when (ex is ShimException or ShimStartException or Plugins.PluginLoadException
+                                       or InvalidOperationException or InvalidDataException or IOException
+                                       or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+        {
+            // containerd shows start's combined output to the user: one line, no stack trace.
+            await Console.Error.WriteLineAsync($"{args.Action}: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
+    }
+
+    private static int Usage(string problem)
+    {
+        Console.Error.WriteLine(
+            $"{problem}\nusage: {Path.GetFileName(InvokedAs.Get())} -namespace NS -address ADDR -id ID [-bundle DIR] [-debug] start|delete");
+        return 2;
+    }
+}

@@ -1,0 +1,58 @@
+using System.Globalization;
+
+namespace PluggableShim.Host.Tasks;
+
+/// <summary>
+/// What the daemon leaves in a bundle so that <c>delete</c> can clean up after a daemon that died:
+/// the init process's pid and its start time (so a recycled pid is never killed).
+/// </summary>
+internal static class BundleRecord
+{
+    private const string FileName = "pluggableshim-init";
+
+    public static void Write(string bundle, int pid)
+    {
+        string? started = StartTime(pid);
+        if (started is null)
+        {
+            return;
+        }
+
+        string path = Path.Combine(bundle, FileName);
+        File.WriteAllText(path + ".tmp", $"{pid} {started}");
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
+    /// <summary>The recorded init pid if that very process still runs.</summary>
+    public static int? LiveInit(string bundle)
+    {
+        string path = Path.Combine(bundle, FileName);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        string[] parts = File.ReadAllText(path).Split(' ');
+        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
+        {
+            return null;
+        }
+
+        return StartTime(pid) == parts[1] ? pid : null;
+    }
+
+    // Field 22 of /proc/PID/stat, counted after the parenthesised command name.
+    private static string? StartTime(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return fields.Length > 19 ? fields[19] : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+}
