@@ -88,13 +88,15 @@ internal sealed class FakeProcess(ProcessSpec spec, FakeContainer owner, ILogger
             _pid = process.Id;
         }
 
-        _ = WatchAsync(process);
-        FakeLog.ProcessStarted(logger, owner.Id, process.Id, executable);
-        return Task.FromResult(new StartedProcess(
+        // Everything is read off the Process before the watcher runs: it may see the exit at once.
+        var started = new StartedProcess(
             process.Id,
             process.StandardInput.BaseStream,
             process.StandardOutput.BaseStream,
-            process.StandardError.BaseStream));
+            process.StandardError.BaseStream);
+        _ = WatchAsync(process);
+        FakeLog.ProcessStarted(logger, owner.Id, started.Pid, executable);
+        return Task.FromResult(started);
     }
 
     public Task SignalAsync(int signal, bool all, CancellationToken cancellationToken = default)
@@ -169,9 +171,8 @@ internal sealed class FakeProcess(ProcessSpec spec, FakeContainer owner, ILogger
             FakeLog.WatchFailed(logger, owner.Id, ex);
             _exited.TrySetResult(new ProcessExit(255, DateTimeOffset.UtcNow));
         }
-        finally
-        {
-            process.Dispose();
-        }
+
+        // The Process is not disposed here: that would close the standard streams the host may
+        // still be draining. The host disposes those; the Process object holds nothing else.
     }
 }

@@ -26,10 +26,11 @@ internal static class DaemonAction
 {
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan DisposeTimeout = TimeSpan.FromSeconds(5);
 
     public static async Task<int> RunAsync(ShimArguments args)
     {
-        string bundle = args.Bundle.Length > 0 ? args.Bundle : Directory.GetCurrentDirectory();
+        string bundle = args.Bundle;
         using ILoggerFactory loggerFactory = LoggerFactory.Create(builder => builder
             .SetMinimumLevel(args.Debug ? LogLevel.Debug : LogLevel.Information)
             .AddProvider(new LogfmtLoggerProvider(OpenShimLog(bundle), args.Debug ? LogLevel.Debug : LogLevel.Information)));
@@ -76,6 +77,10 @@ internal static class DaemonAction
 
             await services.GetRequiredService<IEventPublisher>().FlushAsync(FlushTimeout).ConfigureAwait(false);
             DaemonLog.Exiting(logger, reason);
+
+            // Everything containerd needs is done. Disposal of plugin services must not keep a
+            // shim alive: past this bound the process ends regardless.
+            _ = Task.Delay(DisposeTimeout).ContinueWith(_ => Environment.Exit(0), TaskScheduler.Default);
             return 0;
         }
         catch (Exception ex) when (!ready)

@@ -40,12 +40,14 @@ internal static class StartAction
 
         Directory.CreateDirectory(ShimSocket.SocketDirectory);
         File.Delete(socketPath); // a stale file from a dead shim
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        // Deliberately never disposed: .NET unlinks a socket file it bound when the Socket is
+        // disposed, and the daemon serves this very file. start exits right after anyway.
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         socket.Bind(new UnixDomainSocketEndPoint(socketPath));
         socket.Listen(512);
         try
         {
-            SpawnDaemon(args, selection.Plugin, options, (int)socket.Handle);
+            SpawnDaemon(args with { Bundle = bundle }, selection.Plugin, options, (int)socket.Handle);
         }
         catch
         {
