@@ -32,7 +32,8 @@ public sealed class TtrpcClient : CallInvoker, IAsyncDisposable, IDisposable
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<Response>> _pending = new();
     private readonly CancellationTokenSource _closed = new();
     private readonly Task _readLoop;
-    private long _nextStreamId = -1;
+    private readonly Lock _sendLock = new();
+    private uint _nextStreamId = unchecked((uint)-1);
     private volatile string? _closeReason;
 
     private TtrpcClient(Stream stream, string address, ILogger logger)
@@ -138,13 +139,6 @@ public sealed class TtrpcClient : CallInvoker, IAsyncDisposable, IDisposable
     {
         options.CancellationToken.ThrowIfCancellationRequested();
         ReadOnlyMemory<byte> payload = PayloadSerializationContext.Serialize(method.RequestMarshaller, request);
-        if (payload.Length > FrameHeader.MaxPayload - 1024)
-        {
-            // Never put an oversized frame on the wire: the peer would only refuse it.
-            throw new RpcException(new Status(StatusCode.ResourceExhausted,
-                $"{method.FullName} request of {payload.Length} bytes exceeds the ttrpc message limit"));
-        }
-
         var envelope = new Request
         {
             Service = method.ServiceName,
@@ -175,12 +169,38 @@ public sealed class TtrpcClient : CallInvoker, IAsyncDisposable, IDisposable
             }
         }
 
-        uint streamId = (uint)Interlocked.Add(ref _nextStreamId, 2);
+        if (envelope.CalculateSize() > FrameHeader.MaxPayload)
+        {
+            // Never put an oversized frame on the wire: the peer would only refuse it.
+            throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                $"{method.FullName} request of {envelope.CalculateSize()} bytes exceeds the ttrpc message limit of {FrameHeader.MaxPayload}"));
+        }
+
+        PreparedFrame frame = FrameWriter.Prepare(FrameType.Request, envelope);
         var completion = new TaskCompletionSource<Response>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _pending[streamId] = completion;
+        uint streamId;
+        bool queued;
+
+        // Stream ids must reach the wire in increasing order (ttrpc 1.2 peers refuse
+        // anything else), so picking the id and queueing the frame happen together.
+        lock (_sendLock)
+        {
+            streamId = _nextStreamId += 2;
+            _pending[streamId] = completion;
+            if (_closeReason is null)
+            {
+                queued = _writer.TryEnqueue(frame, streamId);
+            }
+            else
+            {
+                queued = false;
+                frame.Release();
+            }
+        }
+
         try
         {
-            if (_closeReason is { } reason || !_writer.TryEnqueue(streamId, FrameType.Request, envelope))
+            if (!queued)
             {
                 throw Unavailable(_closeReason ?? "connection closed");
             }

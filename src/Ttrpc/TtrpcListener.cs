@@ -124,10 +124,10 @@ public abstract class TtrpcListener : IAsyncDisposable
             return new AcceptedConnection(pipe, null, "pipe:" + pipeName);
         }
 
-        public override async ValueTask DisposeAsync()
+        public override ValueTask DisposeAsync()
         {
-            await _disposed.CancelAsync().ConfigureAwait(false);
-            _disposed.Dispose();
+            _disposed.Cancel();
+            return ValueTask.CompletedTask;
         }
 
         // Off Windows, .NET's pipe emulation enforces CurrentUserOnly with the peer's

@@ -39,7 +39,13 @@ public sealed class TtrpcServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(listener);
         lock (_gate)
         {
-            ObjectDisposedException.ThrowIf(_stopped, this);
+            if (_stopped)
+            {
+                // The listener is ours now: close it rather than leak its socket.
+                listener.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                throw new ObjectDisposedException(nameof(TtrpcServer), "the server has been shut down");
+            }
+
             _methods.Freeze();
             _listeners.Add((listener, Task.Run(() => AcceptLoopAsync(listener))));
         }
@@ -93,14 +99,23 @@ public sealed class TtrpcServer : IAsyncDisposable
             _listeners.Clear();
         }
 
+        // Synchronously, before the caller gets control back: once ShutdownAsync or
+        // DisposeAsync has been called, no new connection is accepted.
         if (!_stopAccepting.IsCancellationRequested)
         {
-            await _stopAccepting.CancelAsync().ConfigureAwait(false);
+            _stopAccepting.Cancel();
         }
 
-        foreach ((TtrpcListener listener, Task loop) in listeners)
+        var closing = new List<Task>(listeners.Length);
+        foreach ((TtrpcListener listener, _) in listeners)
         {
-            await listener.DisposeAsync().ConfigureAwait(false);
+            closing.Add(listener.DisposeAsync().AsTask());
+        }
+
+        await Task.WhenAll(closing).ConfigureAwait(false);
+
+        foreach ((_, Task loop) in listeners)
+        {
             await loop.ConfigureAwait(false);
         }
 

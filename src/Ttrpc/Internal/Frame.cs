@@ -27,6 +27,9 @@ internal readonly record struct FrameHeader(uint Length, uint StreamId, FrameTyp
         (FrameType)source[8],
         source[9]);
 
+    public static void WriteStreamId(Span<byte> destination, uint streamId) =>
+        BinaryPrimitives.WriteUInt32BigEndian(destination[4..], streamId);
+
     public void Write(Span<byte> destination)
     {
         BinaryPrimitives.WriteUInt32BigEndian(destination, Length);

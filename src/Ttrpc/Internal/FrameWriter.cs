@@ -33,7 +33,15 @@ internal sealed class FrameWriter
     public Task Completion { get; }
 
     /// <summary>Queues a frame carrying <paramref name="message"/>. Returns false when the writer has stopped.</summary>
-    public bool TryEnqueue(uint streamId, FrameType type, IMessage message)
+    public bool TryEnqueue(uint streamId, FrameType type, IMessage message) =>
+        TryEnqueue(Prepare(type, message), streamId);
+
+    /// <summary>
+    /// Serialises <paramref name="message"/> into a frame whose stream id is set later by
+    /// <see cref="TryEnqueue(PreparedFrame, uint)"/>, so that a caller can pick the id and
+    /// queue the frame atomically without serialising under its lock.
+    /// </summary>
+    public static PreparedFrame Prepare(FrameType type, IMessage message)
     {
         int size = message.CalculateSize();
         if (size > FrameHeader.MaxPayload)
@@ -42,14 +50,21 @@ internal sealed class FrameWriter
         }
 
         byte[] buffer = ArrayPool<byte>.Shared.Rent(FrameHeader.Size + size);
-        new FrameHeader((uint)size, streamId, type, 0).Write(buffer);
+        new FrameHeader((uint)size, 0, type, 0).Write(buffer);
         message.WriteTo(buffer.AsSpan(FrameHeader.Size, size));
-        if (_queue.Writer.TryWrite(new OutgoingFrame(buffer, FrameHeader.Size + size)))
+        return new PreparedFrame(buffer, FrameHeader.Size + size);
+    }
+
+    /// <summary>Stamps <paramref name="streamId"/> on a prepared frame and queues it; false when the writer has stopped.</summary>
+    public bool TryEnqueue(PreparedFrame frame, uint streamId)
+    {
+        FrameHeader.WriteStreamId(frame.Buffer, streamId);
+        if (_queue.Writer.TryWrite(new OutgoingFrame(frame.Buffer, frame.Length)))
         {
             return true;
         }
 
-        ArrayPool<byte>.Shared.Return(buffer);
+        ArrayPool<byte>.Shared.Return(frame.Buffer);
         return false;
     }
 
@@ -114,4 +129,11 @@ internal sealed class FrameWriter
     }
 
     private readonly record struct OutgoingFrame(byte[] Buffer, int Length);
+}
+
+/// <summary>A serialised frame waiting for its stream id; owned by whoever queues it.</summary>
+internal readonly record struct PreparedFrame(byte[] Buffer, int Length)
+{
+    /// <summary>Gives the buffer back when the frame will never be queued.</summary>
+    public void Release() => ArrayPool<byte>.Shared.Return(Buffer);
 }

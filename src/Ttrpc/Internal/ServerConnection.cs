@@ -28,6 +28,11 @@ namespace PluggableShim.Ttrpc.Internal;
     Justification = "_closed has no timer to release, and Drain/Abort may still cancel it after the connection ended.")]
 internal sealed class ServerConnection
 {
+    private static readonly TimeSpan MaxTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
+    // A status message is cut to this size so that any error fits in one frame.
+    private const int MaxStatusMessage = 64 * 1024;
+
     private readonly Stream _stream;
     private readonly string _peer;
     private readonly MethodRegistry _methods;
@@ -179,16 +184,27 @@ internal sealed class ServerConnection
         string fullName = "/" + request.Service + "/" + request.Method;
         CancellationTokenSource? timeout = null;
         CancellationTokenSource? linked = null;
-        CancellationToken token = _closed.Token;
+        CancellationToken token;
         DateTime deadline = DateTime.MaxValue;
         if (request.TimeoutNano > 0)
         {
             var after = TimeSpan.FromTicks(Math.Max(1, request.TimeoutNano / 100));
-            deadline = _options.TimeProvider.GetUtcNow().UtcDateTime + after;
-            timeout = new CancellationTokenSource(after, _options.TimeProvider);
-            linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _closed.Token);
-            token = linked.Token;
+            DateTime now = _options.TimeProvider.GetUtcNow().UtcDateTime;
+            deadline = after < DateTime.MaxValue - now ? now + after : DateTime.MaxValue;
+
+            // A timer cannot wait longer than about 49 days; a deadline further out
+            // than that is honoured as "no timer", which is indistinguishable in practice.
+            if (after <= MaxTimer)
+            {
+                timeout = new CancellationTokenSource(after, _options.TimeProvider);
+                linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _closed.Token);
+            }
         }
+
+        // Each call gets its own token, released when the call ends: closing the
+        // connection later must not fire callbacks a finished handler left registered.
+        linked ??= CancellationTokenSource.CreateLinkedTokenSource(_closed.Token);
+        token = linked.Token;
 
         try
         {
@@ -252,6 +268,11 @@ internal sealed class ServerConnection
 
     private void Respond(uint streamId, StatusCode code, string message, ReadOnlyMemory<byte> payload)
     {
+        if (message.Length > MaxStatusMessage)
+        {
+            message = string.Concat(message.AsSpan(0, MaxStatusMessage), "… (truncated)");
+        }
+
         var response = new Response
         {
             Status = new Wire.Status { Code = (int)code, Message = message },

@@ -183,7 +183,6 @@ public sealed class FrameErrorTests
     {
         await using var harness = ServerHarness.Start();
         await using RawConnection raw = await harness.ConnectRawAsync();
-        raw.Socket.NoDelay = true;
 
         byte[] frame = RawConnection.Frame(1, RawConnection.RequestType,
             RawConnection.StateRequest("dribbled").ToByteArray());

@@ -69,7 +69,9 @@ public sealed class HandlerTests
     public async Task Handler_exception_with_a_huge_message_is_still_answered()
     {
         await using var harness = ServerHarness.Start();
-        harness.Task.OnState = (_, _) => throw new InvalidOperationException(new string('x', 5 << 20));
+        harness.Task.OnState = (request, _) => request.Id == "huge"
+            ? throw new InvalidOperationException(new string('x', 5 << 20))
+            : Task.FromResult(new StateResponse { Id = request.Id });
         await using RawConnection raw = await harness.ConnectRawAsync();
 
         await raw.SendRequestAsync(1, RawConnection.StateRequest("huge"));
@@ -103,8 +105,13 @@ public sealed class HandlerTests
         await using var harness = ServerHarness.Start(new TtrpcServerOptions { TimeProvider = time });
         var started = new TaskCompletionSource<DateTime>(TaskCreationOptions.RunContinuationsAsynchronously);
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        harness.Task.OnState = async (_, context) =>
+        harness.Task.OnState = async (request, context) =>
         {
+            if (request.Id != "slow")
+            {
+                return new StateResponse { Id = request.Id };
+            }
+
             context.CancellationToken.Register(() => cancelled.TrySetResult());
             started.TrySetResult(context.Deadline);
             await Task.Delay(Timeout.Infinite, context.CancellationToken);

@@ -92,11 +92,12 @@ public sealed class ShutdownTests
     [Fact]
     public async Task Serve_after_dispose_is_refused()
     {
-        var harness = ServerHarness.Start();
-        await harness.DisposeAsync();
+        await using var harness = ServerHarness.Start();
+        await harness.Server.DisposeAsync();
+        string path = harness.SocketPath + "2";
 
-        Assert.Throws<ObjectDisposedException>(
-            () => harness.Server.Serve(TtrpcListener.ListenUnix(harness.SocketPath + "2")));
+        Assert.Throws<ObjectDisposedException>(() => harness.Server.Serve(TtrpcListener.ListenUnix(path)));
+        Assert.False(File.Exists(path), "the refused listener's socket was left behind");
     }
 
     [Fact]
