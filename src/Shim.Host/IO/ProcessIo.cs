@@ -31,9 +31,13 @@ internal sealed class ProcessIo : IAsyncDisposable
     private readonly CancellationTokenSource _stdinClosed = new();
     private readonly Lock _gate = new();
 
+    // What CloseIO still forwards from the FIFO before closing the process's stdin.
+    private const int MaxStdinDrain = 1 << 20;
+
     // Guarded by _gate.
     private Stream? _processStdin;
     private bool _stdinDone;
+    private bool _stdinRelayOwnsStream;
 
     private Task _outputDrained = Task.CompletedTask;
     private Task _stdinRelay = Task.CompletedTask;
@@ -97,28 +101,36 @@ internal sealed class ProcessIo : IAsyncDisposable
         Task stderr = RelayOutputAsync(process.Stderr, _paths.Terminal ? null : _stderr, "stderr");
         _outputDrained = Task.WhenAll(stdout, stderr);
 
+        FileDescriptor? fifo = _stdin;
+        Stream? processStdin = process.Stdin;
+        bool relay = fifo is not null && processStdin is not null;
         lock (_gate)
         {
-            _processStdin = process.Stdin;
+            _processStdin = processStdin;
+            _stdinRelayOwnsStream = relay && !_stdinDone;
         }
 
-        if (_stdin is null || process.Stdin is null)
+        if (fifo is null || processStdin is null)
         {
             CloseStdin();
             return;
         }
 
         _stdinRelay = Task.Factory.StartNew(
-            () => RelayStdin(_stdin, process.Stdin),
+            () => RelayStdin(fifo, processStdin),
             CancellationToken.None,
             TaskCreationOptions.LongRunning,
             TaskScheduler.Default);
     }
 
-    /// <summary>Gives the process end-of-file on stdin. Idempotent; output is unaffected.</summary>
+    /// <summary>
+    /// Gives the process end-of-file on stdin, after forwarding what the client already
+    /// wrote into the FIFO (a client closes right after its last write). Idempotent; output
+    /// is unaffected.
+    /// </summary>
     public void CloseStdin()
     {
-        Stream? stream;
+        Stream? stream = null;
         lock (_gate)
         {
             if (_stdinDone)
@@ -127,11 +139,20 @@ internal sealed class ProcessIo : IAsyncDisposable
             }
 
             _stdinDone = true;
-            stream = _processStdin;
-            _processStdin = null;
+            if (!_stdinRelayOwnsStream)
+            {
+                stream = _processStdin;
+                _processStdin = null;
+            }
         }
 
+        // A running relay drains the FIFO and closes the process's stdin itself.
         _stdinClosed.Cancel();
+        CloseQuietly(stream);
+    }
+
+    private static void CloseQuietly(Stream? stream)
+    {
         try
         {
             stream?.Dispose();
@@ -146,7 +167,16 @@ internal sealed class ProcessIo : IAsyncDisposable
     {
         CloseStdin();
         await _stopping.CancelAsync().ConfigureAwait(false);
-        await _stdinRelay.ConfigureAwait(false);
+        try
+        {
+            await _stdinRelay.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // The process stopped reading with its stdin pipe full; the relay ends when it exits.
+            IoLog.StdinFailed(_logger, "stdin relay still blocked on a full pipe at close");
+        }
+
         try
         {
             await _outputDrained.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
@@ -223,9 +253,14 @@ internal sealed class ProcessIo : IAsyncDisposable
                 destination.Flush();
             }
         }
+        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+        {
+            // CloseIO: what the client wrote before closing still goes through.
+            Drain(fifo, destination, buffer);
+        }
         catch (OperationCanceledException)
         {
-            // CloseIO or disposal.
+            // Disposal: nobody waits for the rest.
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
@@ -233,7 +268,33 @@ internal sealed class ProcessIo : IAsyncDisposable
         }
         finally
         {
-            CloseStdin();
+            lock (_gate)
+            {
+                _stdinDone = true;
+                _processStdin = null;
+            }
+
+            _stdinClosed.Cancel();
+            CloseQuietly(destination);
+        }
+    }
+
+    private void Drain(FileDescriptor fifo, Stream destination, byte[] buffer)
+    {
+        try
+        {
+            int total = 0, n;
+            while (total < MaxStdinDrain && (n = FifoEndpoints.ReadAvailable(fifo, buffer)) > 0)
+            {
+                destination.Write(buffer, 0, n);
+                total += n;
+            }
+
+            destination.Flush();
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            IoLog.StdinFailed(_logger, ex.Message);
         }
     }
 

@@ -125,6 +125,7 @@ public sealed class ProcessIoTests : IDisposable
         io.Attach(new StartedProcess(cat.Id, cat.StandardInput.BaseStream, cat.StandardOutput.BaseStream, null));
 
         await io.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10), Token);
+        clientOut.Dispose(); // the test's own end of stdout is not the shim's to close
 
         Assert.Equal(0, OpenDescriptorsOn(stdin));
         Assert.Equal(0, OpenDescriptorsOn(stdout));

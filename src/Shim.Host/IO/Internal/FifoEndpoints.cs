@@ -145,6 +145,44 @@ internal static class FifoEndpoints
         }
     }
 
+    /// <summary>
+    /// Reads what is in the FIFO right now without waiting; 0 when it is empty or at its end.
+    /// </summary>
+    public static unsafe int ReadAvailable(FileDescriptor fd, Span<byte> buffer)
+    {
+        bool added = false;
+        fd.DangerousAddRef(ref added);
+        try
+        {
+            fixed (byte* start = buffer)
+            {
+                while (true)
+                {
+                    nint n = Native.Read(fd.Fd, start, buffer.Length);
+                    if (n >= 0)
+                    {
+                        return (int)n;
+                    }
+
+                    int errno = Native.LastError;
+                    if (errno == Native.EAgain)
+                    {
+                        return 0;
+                    }
+
+                    if (errno != Native.EIntr)
+                    {
+                        throw new IOException($"read from FIFO: {Native.Describe(errno)}");
+                    }
+                }
+            }
+        }
+        finally
+        {
+            fd.DangerousRelease();
+        }
+    }
+
     private static unsafe int ReadCore(FileDescriptor fd, Span<byte> buffer, CancellationToken cancellationToken)
     {
         fixed (byte* start = buffer)
