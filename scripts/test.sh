@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test project. As root on Debian 12 it first installs containerd, runc and
+# busybox-static, so the end-to-end tests run against a real containerd; without root they are
+# skipped, and say so. Results (TRX) go to $TEST_RESULTS (default: ./TestResults).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+results=${TEST_RESULTS:-$PWD/TestResults}
+if [ "$(id -u)" = 0 ]; then bash scripts/install-deps.sh; fi
+
+# Publish the shim once, as an operator installs it; the end-to-end tests use this copy.
+shim_dir=$(mktemp -d /tmp/psh-shim-XXXX)
+trap 'rm -rf "$shim_dir"' EXIT
+dotnet publish src/Shim.Host -c Release -o "$shim_dir" --nologo -v quiet
+export PLUGGABLESHIM_SHIM_DIR=$shim_dir
+# Under CI a missing containerd is a failure, not a skip.
+if [ "${CI:-}" = true ]; then export PLUGGABLESHIM_REQUIRE_CONTAINERD=1; fi
+
+rm -rf "$results"
+dotnet test PluggableShim.slnx --nologo --logger "trx" --logger "console;verbosity=normal" \
+  --results-directory "$results" --blame-hang-timeout 10m
