@@ -30,6 +30,11 @@ internal static class DaemonAction
 
     public static async Task<int> RunAsync(ShimArguments args)
     {
+        // start handed these over without close-on-exec; a container process that inherited the
+        // listening socket would keep it accepting after the daemon died, hiding its death from delete.
+        Native.Fcntl(args.ListenFd, Native.FSetFd, Native.FdCloExec);
+        Native.Fcntl(args.ReadyFd, Native.FSetFd, Native.FdCloExec);
+
         string bundle = args.Bundle;
         using ILoggerFactory loggerFactory = LoggerFactory.Create(builder => builder
             .SetMinimumLevel(args.Debug ? LogLevel.Debug : LogLevel.Information)

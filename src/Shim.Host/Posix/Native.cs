@@ -12,6 +12,8 @@ internal static unsafe partial class Native
     public const int OAppend = 0x400;
     public const int OCreat = 0x40;
 
+    public const int FSetFd = 2;
+    public const int FdCloExec = 1;
     public const int FGetFl = 3;
     public const int FSetFl = 4;
     public const int FDupFdCloExec = 1030;

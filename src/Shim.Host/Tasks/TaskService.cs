@@ -10,6 +10,7 @@ using Status = Grpc.Core.Status;
 using Task = System.Threading.Tasks.Task;
 using PluggableShim.Host.IO;
 using PluggableShim.Host.Tasks.Internal;
+using PluggableShim.Host.Cli;
 
 namespace PluggableShim.Host.Tasks;
 
@@ -103,6 +104,8 @@ internal sealed class TaskService(TaskTable tasks, ShimLifetime lifetime, ShimOp
     public override Task<Empty> Exec(ExecProcessRequest request, ServerCallContext context) =>
         Guard(request.Id, request.ExecId, () =>
         {
+            // The exec id names FIFOs and files: judge it before anything else.
+            Identifiers.Validate(request.ExecId, "exec id");
             if (request.Spec is null || request.Spec.Value.IsEmpty)
             {
                 throw new InvalidArgumentException("exec needs a process spec");
@@ -164,10 +167,11 @@ internal sealed class TaskService(TaskTable tasks, ShimLifetime lifetime, ShimOp
     public override Task<ConnectResponse> Connect(ConnectRequest request, ServerCallContext context) =>
         Guard(request.Id, string.Empty, () =>
         {
+            // Answered at any time, for a task not created yet too: containerd reconnects with it.
             var response = new ConnectResponse { ShimPid = (uint)Environment.ProcessId, Version = options.Version };
-            if (request.Id.Length > 0)
+            if (request.Id.Length > 0 && tasks.Find(request.Id) is { } task)
             {
-                response.TaskPid = (uint)tasks.Get(request.Id).Init.Pid;
+                response.TaskPid = (uint)task.Init.Pid;
             }
 
             return Task.FromResult(response);

@@ -350,6 +350,15 @@ internal sealed class TaskTable
         }
     }
 
+    /// <summary>The task if it exists (created and not deleted), else null.</summary>
+    public ContainerTask? Find(string id)
+    {
+        lock (_gate)
+        {
+            return _containers.TryGetValue(id, out ContainerTask? container) ? container : null;
+        }
+    }
+
     public ContainerTask[] All()
     {
         lock (_gate)

@@ -157,22 +157,12 @@ public sealed class CtrRunTests(ContainerdFixture fixture)
 
         // The shim exits after replying to Shutdown; give it the moment it needs to flush and go.
         string shimSocket = ShimSocketPath(containerd, Ns, id);
-        await Eventually(() => Posix.ProcessesMatching($"-id {id} ").Count == 0, "shim process still running");
+        await Poll.UntilAsync(() => Posix.ProcessesMatching($"-id {id} ").Count == 0, "shim process still running");
         Assert.False(File.Exists(shimSocket), $"shim socket {shimSocket} left behind");
         Assert.False(Directory.Exists(containerd.BundleOf(Ns, id)), "bundle left behind");
         Assert.Empty(Directory.Exists("/run/containerd/fifo")
             ? Directory.EnumerateFiles("/run/containerd/fifo", id + "-*", SearchOption.AllDirectories)
             : []);
-    }
-
-    internal static async Task Eventually(Func<bool> condition, string failure)
-    {
-        DateTime deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, failure);
-            await Task.Delay(50, Token);
-        }
     }
 
     internal static string ShimSocketPath(LocalContainerd containerd, string ns, string id)
