@@ -28,7 +28,7 @@ internal static class Program
         {
             return args.Action switch
             {
-                "start" => StartAction.Run(args, Console.OpenStandardInput(), Console.Out, Console.Error),
+                "start" => await StartAction.RunAsync(args, Console.OpenStandardInput(), Console.Out).ConfigureAwait(false),
                 "delete" => DeleteAction.Run(args, Console.OpenStandardOutput()),
                 "daemon" => await DaemonAction.RunAsync(args).ConfigureAwait(false),
                 "" => Usage("no action given"),
@@ -37,7 +37,7 @@ internal static class Program
         }
         catch (Exception ex) when (ex is ShimException or ShimStartException or Plugins.PluginLoadException
                                        or InvalidOperationException or InvalidDataException or IOException
-                                       or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+                                       or UnauthorizedAccessException or System.Net.Sockets.SocketException or TimeoutException)
         {
             // containerd shows start's combined output to the user: one line, no stack trace.
             await Console.Error.WriteLineAsync($"{args.Action}: {ex.Message}").ConfigureAwait(false);

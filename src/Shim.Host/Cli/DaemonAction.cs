@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
 using PluggableShim.Abstractions;
 using PluggableShim.Host.Events;
+using PluggableShim.Host.Grouping;
 using PluggableShim.Host.Logging;
 using PluggableShim.Host.Plugins;
 using PluggableShim.Host.Posix;
@@ -36,9 +37,11 @@ internal static class DaemonAction
         Native.Fcntl(args.ReadyFd, Native.FSetFd, Native.FdCloExec);
 
         string bundle = args.Bundle;
+        var logs = new BundleLogSinks();
+        logs.Add(args.Id, bundle);
         using ILoggerFactory loggerFactory = LoggerFactory.Create(builder => builder
             .SetMinimumLevel(args.Debug ? LogLevel.Debug : LogLevel.Information)
-            .AddProvider(new LogfmtLoggerProvider(OpenShimLog(bundle), args.Debug ? LogLevel.Debug : LogLevel.Information)));
+            .AddProvider(new LogfmtLoggerProvider(logs, args.Debug ? LogLevel.Debug : LogLevel.Information)));
         ILogger logger = loggerFactory.CreateLogger("PluggableShim.Host.Daemon");
         bool ready = false;
         try
@@ -48,7 +51,8 @@ internal static class DaemonAction
             ShimConfig config = ShimConfig.Load(configPath ?? ShimConfig.DefaultPath());
             PluginActivator.LoadedPlugin loaded = PluginActivator.Load(config.ResolvePluginsDirectory(), args.Plugin);
 
-            ServiceProvider services = BuildServices(args, config, loaded, optionBytes, loggerFactory);
+            string socketPath = ShimSocket.PathFor(args.Address, args.Namespace, args.Group.Length > 0 ? args.Group : args.Id);
+            ServiceProvider services = BuildServices(args, config, loaded, optionBytes, loggerFactory, logs, socketPath);
             await using ConfiguredAsyncDisposable disposeServices = services.ConfigureAwait(false);
             IContainerRuntime runtime = services.GetService<IContainerRuntime>()
                 ?? throw new PluginLoadException(args.Plugin, "registered no IContainerRuntime");
@@ -57,15 +61,20 @@ internal static class DaemonAction
             var server = new TtrpcServer(new TtrpcServerOptions { RequireSameUser = true }, loggerFactory);
             await using ConfiguredAsyncDisposable disposeServer = server.ConfigureAwait(false);
             Contracts.Task.Task.BindService(server.Binder, services.GetRequiredService<TaskService>());
+            GroupMembership membership = services.GetRequiredService<GroupMembership>();
+            Contracts.Group.Group.BindService(server.Binder, new GroupService(membership));
+            // The container that started us: its Create follows.
+            membership.Join(args.Id, args.Plugin, bundle: null);
             var socket = new Socket(new SafeSocketHandle(args.ListenFd, ownsHandle: true));
-            string socketPath = ShimSocket.PathFor(args.Address, args.Namespace, args.Id);
-            server.Serve(TtrpcListener.FromListeningSocket(socket, socketPath, ownsPath: true));
+            // Not owned: the membership removes the socket when it decides to exit, under the
+            // group lock; by the time the listener closes, the path may be a successor's.
+            server.Serve(TtrpcListener.FromListeningSocket(socket, socketPath, ownsPath: false));
 
             ShimLifetime lifetime = services.GetRequiredService<ShimLifetime>();
             using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
             {
                 context.Cancel = true;
-                lifetime.RequestExit("SIGTERM");
+                _ = membership.ExitNowAsync("SIGTERM");
             });
 
             SignalReady(args.ReadyFd, null);
@@ -102,7 +111,9 @@ internal static class DaemonAction
         ShimConfig config,
         PluginActivator.LoadedPlugin loaded,
         byte[] optionBytes,
-        ILoggerFactory loggerFactory)
+        ILoggerFactory loggerFactory,
+        BundleLogSinks logs,
+        string socketPath)
     {
         var services = new ServiceCollection();
         services.AddSingleton(loggerFactory);
@@ -132,6 +143,14 @@ internal static class DaemonAction
             IoOpenTimeout = TimeSpan.FromSeconds(config.IoOpenTimeoutSeconds ?? 10),
         });
         services.AddSingleton<ShimLifetime>();
+        services.AddSingleton(logs);
+        services.AddSingleton(sp => new GroupMembership(
+            sp.GetRequiredService<ShimLifetime>(),
+            sp.GetRequiredService<ShimOptions>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<GroupMembership>>(),
+            socketPath,
+            logs));
         services.AddSingleton<TaskTable>();
         services.AddSingleton<TaskService>();
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false });
@@ -175,21 +194,6 @@ internal static class DaemonAction
 
             await container.Runtime.DisposeAsync().ConfigureAwait(false);
         }
-    }
-
-    private static Stream OpenShimLog(string bundle)
-    {
-        string path = Path.Combine(bundle, "log");
-        int fd = Native.Open(path, Native.OWrOnly | Native.ONonBlock | Native.OCloExec, 0);
-        if (fd < 0)
-        {
-            return Stream.Null;
-        }
-
-        // Blocking from here on: a log line waits for containerd rather than being cut.
-        int flags = Native.Fcntl(fd, Native.FGetFl, 0);
-        Native.Fcntl(fd, Native.FSetFl, flags & ~Native.ONonBlock);
-        return new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, bufferSize: 0);
     }
 
     private static unsafe void SignalReady(int fd, string? failure)

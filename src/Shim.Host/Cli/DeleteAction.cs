@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using PluggableShim.Contracts.Task;
+using PluggableShim.Host.Grouping;
 using PluggableShim.Host.Posix;
 using PluggableShim.Host.Tasks;
 
@@ -22,9 +23,10 @@ internal static class DeleteAction
         string bundle = args.Bundle.Length > 0 ? args.Bundle : Directory.GetCurrentDirectory();
         int pid = 0;
 
-        string socket = ShimSocket.PathFor(args.Address, args.Namespace, args.Id);
-        bool daemonAlive = ShimSocket.Answers(socket);
-        if (!daemonAlive)
+        // A pod's containers share their sandbox's daemon; its spec says which.
+        string group = GroupOf(bundle, args.Id);
+        string socket = ShimSocket.PathFor(args.Address, args.Namespace, group);
+        if (!ShimSocket.Answers(socket))
         {
             if (Directory.Exists(bundle) && BundleRecord.LiveInit(bundle) is { } orphan)
             {
@@ -32,7 +34,15 @@ internal static class DeleteAction
                 Native.Kill(orphan, 9);
             }
 
-            File.Delete(socket);
+            // Under the group lock: a start may be bringing up a new daemon at this path.
+            using (GroupLock held = GroupLock.AcquireAsync(GroupLock.PathFor(socket), TimeSpan.FromSeconds(10)).GetAwaiter().GetResult())
+            {
+                if (!ShimSocket.Answers(socket))
+                {
+                    File.Delete(socket);
+                    held.DeleteFile();
+                }
+            }
         }
 
         var response = new DeleteResponse
@@ -44,5 +54,19 @@ internal static class DeleteAction
         response.WriteTo(stdout);
         stdout.Flush();
         return 0;
+    }
+
+    // delete must succeed for whatever is left of a bundle: a spec it cannot read names no group.
+    private static string GroupOf(string bundle, string id)
+    {
+        try
+        {
+            return Directory.Exists(bundle) ? ShimGroup.Of(bundle, id) : id;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException
+                                       or PluggableShim.Abstractions.InvalidArgumentException)
+        {
+            return id;
+        }
     }
 }

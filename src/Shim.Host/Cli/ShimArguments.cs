@@ -19,6 +19,7 @@ internal sealed record ShimArguments
 
     // Set by `start` for the daemon it spawns; not part of containerd's interface.
     public string Plugin { get; init; } = string.Empty;
+    public string Group { get; init; } = string.Empty;
     public int ListenFd { get; init; } = -1;
     public int ReadyFd { get; init; } = -1;
 
@@ -82,18 +83,19 @@ internal sealed record ShimArguments
         "debug" => a with { Debug = value is null || bool.Parse(value) },
         "v" or "version" => a with { Version = true },
         "plugin" => a with { Plugin = value! },
+        "group" => a with { Group = value! },
         "listen-fd" => a with { ListenFd = int.Parse(value!, System.Globalization.CultureInfo.InvariantCulture) },
         "ready-fd" => a with { ReadyFd = int.Parse(value!, System.Globalization.CultureInfo.InvariantCulture) },
         _ => throw new ArgumentException($"flag provided but not defined: -{name}"),
     };
 
-    /// <summary>The daemon's arguments: ours plus the resolved plugin and inherited descriptors.</summary>
-    public IReadOnlyList<string> ToDaemonArguments(string plugin, int listenFd, int readyFd)
+    /// <summary>The daemon's arguments: ours plus the resolved plugin, the group and inherited descriptors.</summary>
+    public IReadOnlyList<string> ToDaemonArguments(string plugin, string group, int listenFd, int readyFd)
     {
         var list = new List<string>
         {
             "-namespace", Namespace, "-address", Address, "-publish-binary", PublishBinary, "-id", Id,
-            "-bundle", Bundle, "-plugin", plugin, "-listen-fd", listenFd.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-bundle", Bundle, "-plugin", plugin, "-group", group, "-listen-fd", listenFd.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "-ready-fd", readyFd.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         if (Socket.Length > 0)

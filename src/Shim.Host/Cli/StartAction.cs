@@ -1,5 +1,10 @@
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text;
+using Grpc.Core;
+using PluggableShim.Contracts.Group;
+using PluggableShim.Host.Grouping;
+using PluggableShim.Ttrpc;
 using PluggableShim.Host.Plugins;
 using PluggableShim.Host.Posix;
 
@@ -10,7 +15,9 @@ namespace PluggableShim.Host.Cli;
 /// plugin loading, since containerd waits on it for every container.
 /// </summary>
 /// <remarks>
-/// The socket is bound here and handed to the daemon as descriptor 3, so it accepts connections
+/// Containers of one pod share a daemon (<see cref="ShimGroup"/>): when the group's daemon runs,
+/// start joins it (<see cref="GroupMembership"/>) and prints its address without spawning anything.
+/// Otherwise the socket is bound here and handed to the daemon as descriptor 3, so it accepts connections
 /// from the moment the address is printed. The daemon reports readiness on descriptor 4: it
 /// closes it once serving, or writes one line saying why it cannot start (a plugin that fails to
 /// load, say), which becomes start's error for containerd to show.
@@ -21,24 +28,29 @@ internal static class StartAction
     public const int ReadyFd = 4;
     public const string OptionsVariable = "PLUGGABLESHIM_START_OPTIONS";
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan JoinTimeout = TimeSpan.FromSeconds(10);
 
-    public static int Run(ShimArguments args, Stream stdin, TextWriter stdout, TextWriter stderr)
+    public static async Task<int> RunAsync(ShimArguments args, Stream stdin, TextWriter stdout)
     {
         Identifiers.Validate(args.Id, "container id");
         Identifiers.ValidateNamespace(args.Namespace);
         byte[] options = ReadAll(stdin);
         string bundle = args.Bundle.Length > 0 ? args.Bundle : Directory.GetCurrentDirectory();
         PluginSelection.Result selection = PluginSelection.Resolve(InvokedAs.Get(), options, bundle);
+        string group = ShimGroup.Of(bundle, args.Id);
 
-        string socketPath = ShimSocket.PathFor(args.Address, args.Namespace, args.Id);
+        string socketPath = ShimSocket.PathFor(args.Address, args.Namespace, group);
         string address = "unix://" + socketPath;
-        if (ShimSocket.Answers(socketPath))
+        Directory.CreateDirectory(ShimSocket.SocketDirectory);
+
+        // Serialises starts of one group, and keeps the daemon from exiting while we join it.
+        using GroupLock held = await GroupLock.AcquireAsync(GroupLock.PathFor(socketPath), ReadyTimeout).ConfigureAwait(false);
+        if (File.Exists(socketPath) && await TryJoinAsync(address, args.Id, bundle, selection.Plugin).ConfigureAwait(false))
         {
             WriteAddress(bundle, address, stdout);
             return 0;
         }
 
-        Directory.CreateDirectory(ShimSocket.SocketDirectory);
         File.Delete(socketPath); // a stale file from a dead shim
         // Deliberately never disposed: .NET unlinks a socket file it bound when the Socket is
         // disposed, and the daemon serves this very file. start exits right after anyway.
@@ -47,7 +59,7 @@ internal static class StartAction
         socket.Listen(512);
         try
         {
-            SpawnDaemon(args with { Bundle = bundle }, selection.Plugin, options, (int)socket.Handle);
+            SpawnDaemon(args with { Bundle = bundle }, selection.Plugin, group, options, (int)socket.Handle);
         }
         catch
         {
@@ -59,7 +71,41 @@ internal static class StartAction
         return 0;
     }
 
-    private static unsafe void SpawnDaemon(ShimArguments args, string plugin, byte[] options, int socketFd)
+    /// <summary>
+    /// Asks the daemon at <paramref name="address"/> to keep a place for the container. False when
+    /// nothing serves there (a dead daemon's socket); an error when it answers but refuses.
+    /// </summary>
+    private static async Task<bool> TryJoinAsync(string address, string containerId, string bundle, string plugin)
+    {
+        TtrpcClient client;
+        try
+        {
+            client = await TtrpcClient.ConnectAsync(address).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException)
+        {
+            return false;
+        }
+
+        await using ConfiguredAsyncDisposable disposeClient = client.ConfigureAwait(false);
+        try
+        {
+            await new Group.GroupClient(client).JoinAsync(
+                new JoinRequest { ContainerId = containerId, Bundle = bundle, Plugin = plugin },
+                deadline: DateTime.UtcNow + JoinTimeout).ConfigureAwait(false);
+            return true;
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable)
+        {
+            return false; // the connection failed, or the daemon is on its way out
+        }
+        catch (RpcException ex)
+        {
+            throw new ShimStartException($"cannot join the shim at {address}: {ex.Status.Detail}");
+        }
+    }
+
+    private static unsafe void SpawnDaemon(ShimArguments args, string plugin, string group, byte[] options, int socketFd)
     {
         int* pipe = stackalloc int[2];
         if (Native.Pipe2(pipe, Native.OCloExec) != 0)
@@ -78,7 +124,7 @@ internal static class StartAction
             writeEnd = ready;
 
             (string path, List<string> argv) = SelfCommand();
-            argv.AddRange(args.ToDaemonArguments(plugin, ListenFd, ReadyFd));
+            argv.AddRange(args.ToDaemonArguments(plugin, group, ListenFd, ReadyFd));
             var environment = Environment.GetEnvironmentVariables()
                 .Cast<System.Collections.DictionaryEntry>()
                 .Where(e => (string)e.Key != OptionsVariable)

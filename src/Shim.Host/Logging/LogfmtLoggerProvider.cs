@@ -10,10 +10,10 @@ namespace PluggableShim.Host.Logging;
 /// </summary>
 /// <remarks>
 /// Writes are synchronous under a lock: lines stay whole and ordered, and a log line is on
-/// its way before the call it describes returns. When the reader goes away, logging stops
+/// its way before the call it describes returns. When no reader is left, lines are dropped
 /// rather than failing the shim.
 /// </remarks>
-internal sealed class LogfmtLoggerProvider(Stream sink, LogLevel minimum) : ILoggerProvider, ISupportExternalScope
+internal sealed class LogfmtLoggerProvider(BundleLogSinks sink, LogLevel minimum) : ILoggerProvider, ISupportExternalScope
 {
     private readonly Lock _gate = new();
     private readonly LogLevel _minimum = minimum;
@@ -45,15 +45,7 @@ internal sealed class LogfmtLoggerProvider(Stream sink, LogLevel minimum) : ILog
                 return;
             }
 
-            try
-            {
-                sink.Write(bytes);
-                sink.Flush();
-            }
-            catch (IOException)
-            {
-                _broken = true;
-            }
+            sink.Write(bytes);
         }
     }
 

@@ -36,7 +36,7 @@ internal static class PluginSelection
             return new Result(config.Plugin, $"runtime options config {configPath}", config);
         }
 
-        string? annotated = AnnotationFromBundle(bundle);
+        string? annotated = Grouping.ShimGroup.Annotation(bundle, Annotation);
         if (annotated is not null)
         {
             return new Result(annotated, $"annotation {Annotation}", config);
@@ -104,25 +104,4 @@ internal static class PluginSelection
     /// <summary>containerd writes bare names; accept the prefixed form too.</summary>
     public static bool IsType(string typeUrl, string messageName) =>
         typeUrl == messageName || typeUrl.EndsWith("/" + messageName, StringComparison.Ordinal);
-
-    private static string? AnnotationFromBundle(string bundle)
-    {
-        string path = Path.Combine(bundle, "config.json");
-        if (bundle.Length == 0 || !File.Exists(path))
-        {
-            return null;
-        }
-
-        using FileStream stream = File.OpenRead(path);
-        using JsonDocument spec = JsonDocument.Parse(stream);
-        if (spec.RootElement.TryGetProperty("annotations", out JsonElement annotations)
-            && annotations.ValueKind == JsonValueKind.Object
-            && annotations.TryGetProperty(Annotation, out JsonElement value)
-            && value.ValueKind == JsonValueKind.String)
-        {
-            return value.GetString();
-        }
-
-        return null;
-    }
 }

@@ -32,6 +32,24 @@ internal static unsafe partial class Native
 
     public const short PosixSpawnSetSid = 0x80;
 
+    public const int SigKill = 9;
+    public const int SigTerm = 15;
+
+    public const int PPid = 1;            // idtype_t P_PID
+    public const int WNoHang = 1;
+    public const int WExited = 4;
+    public const int WNoWait = 0x01000000;
+    public const int SigInfoSize = 128;
+    public const int SigInfoPidOffset = 16;    // si_pid, on 64-bit Linux
+    public const int SigInfoStatusOffset = 24; // si_status
+
+    public const int LockEx = 2;
+    public const int LockNb = 4;
+    public const int EWouldBlock = EAgain;
+
+    [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
+    public static partial int Flock(int fd, int operation);
+
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Open(string path, int flags, int mode);
 
@@ -91,6 +109,9 @@ internal static unsafe partial class Native
 
     [LibraryImport("libc", EntryPoint = "waitpid", SetLastError = true)]
     public static partial int WaitPid(int pid, int* status, int options);
+
+    [LibraryImport("libc", EntryPoint = "waitid", SetLastError = true)]
+    public static partial int WaitId(int idType, int id, byte* info, int options);
 
     public static int LastError => Marshal.GetLastPInvokeError();
 

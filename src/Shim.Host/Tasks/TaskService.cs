@@ -11,6 +11,7 @@ using Task = System.Threading.Tasks.Task;
 using PluggableShim.Host.IO;
 using PluggableShim.Host.Tasks.Internal;
 using PluggableShim.Host.Cli;
+using PluggableShim.Host.Grouping;
 
 namespace PluggableShim.Host.Tasks;
 
@@ -19,7 +20,11 @@ namespace PluggableShim.Host.Tasks;
 /// Transport-neutral: bound to ttrpc here, and to gRPC the same way. This is the one place
 /// where exceptions become status codes.
 /// </summary>
-internal sealed class TaskService(TaskTable tasks, ShimLifetime lifetime, ShimOptions options, ILogger<TaskService> logger)
+internal sealed class TaskService(
+    TaskTable tasks,
+    GroupMembership membership,
+    ShimOptions options,
+    ILogger<TaskService> logger)
     : Contracts.Task.Task.TaskBase
 {
     private const string ProcessSpecType = "types.containerd.io/opencontainers/runtime-spec/1/Process";
@@ -180,11 +185,9 @@ internal sealed class TaskService(TaskTable tasks, ShimLifetime lifetime, ShimOp
     public override Task<Empty> Shutdown(ShutdownRequest request, ServerCallContext context) =>
         Guard(request.Id, string.Empty, () =>
         {
-            // A daemon serving other tasks stays; the last Shutdown ends it once answered.
-            if (tasks.Count == 0)
-            {
-                lifetime.RequestExit($"Shutdown after the last task ({request.Id})");
-            }
+            // A daemon serving other tasks (or expecting a joined one) stays; the last Shutdown
+            // ends it once answered.
+            membership.ShutdownRequested(request.Id);
 
             return Task.FromResult(new Empty());
         });
@@ -217,7 +220,8 @@ internal sealed class TaskService(TaskTable tasks, ShimLifetime lifetime, ShimOp
         }
     }
 
-    private static Status? ToStatus(Exception ex) => ex switch
+    /// <summary>The status a failure becomes on the wire, for the exception types with a meaning.</summary>
+    internal static Status? ToStatus(Exception ex) => ex switch
     {
         NotFoundException => new Status(StatusCode.NotFound, ex.Message),
         AlreadyExistsException => new Status(StatusCode.AlreadyExists, ex.Message),

@@ -5,6 +5,7 @@ using PluggableShim.Contracts.Events;
 using PluggableShim.Contracts.Types;
 using PluggableShim.Host.Cli;
 using PluggableShim.Host.Events;
+using PluggableShim.Host.Grouping;
 using PluggableShim.Host.IO;
 using PluggableShim.Host.Tasks.Internal;
 
@@ -29,6 +30,7 @@ internal sealed class TaskTable
     private readonly ShimOptions _options;
     private readonly ILogger _logger;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly GroupMembership? _membership;
     private readonly Lock _gate = new();
 
     // Guarded by _gate. A null value reserves an id whose Create is under way.
@@ -38,8 +40,10 @@ internal sealed class TaskTable
         IContainerRuntime runtime,
         IEventPublisher events,
         ShimOptions options,
-        ILoggerFactory loggerFactory)
+        ILoggerFactory loggerFactory,
+        GroupMembership? membership = null)
     {
+        _membership = membership;
         _runtime = runtime;
         _events = events;
         _options = options;
@@ -93,11 +97,14 @@ internal sealed class TaskTable
             }
         }
 
+        _membership?.TaskAdded(id);
+
         ProcessIo? io = null;
         IRuntimeContainer? container = null;
         try
         {
-            io = await ProcessIo.OpenAsync(stdio, _options.IoOpenTimeout, _logger, cancellationToken).ConfigureAwait(false);
+            var ioContext = new IoContext(id, _options.Namespace, _options.IoOpenTimeout);
+            io = await ProcessIo.OpenAsync(stdio, ioContext, _logger, cancellationToken).ConfigureAwait(false);
             container = await _runtime.CreateAsync(
                 new CreateContainerRequest
                 {
@@ -137,6 +144,8 @@ internal sealed class TaskTable
             {
                 _containers.Remove(id);
             }
+
+            _membership?.TaskRemoved(id);
 
             if (container is not null)
             {
@@ -218,7 +227,8 @@ internal sealed class TaskTable
         ProcessIo? io = null;
         try
         {
-            io = await ProcessIo.OpenAsync(stdio, _options.IoOpenTimeout, _logger, cancellationToken).ConfigureAwait(false);
+            var ioContext = new IoContext(id, _options.Namespace, _options.IoOpenTimeout);
+            io = await ProcessIo.OpenAsync(stdio, ioContext, _logger, cancellationToken).ConfigureAwait(false);
             IRuntimeProcess runtime = await container.Runtime.CreateExecAsync(
                 new CreateExecRequest { ExecId = execId, ProcessSpecJson = specJson, Terminal = stdio.Terminal },
                 cancellationToken).ConfigureAwait(false);
@@ -278,6 +288,8 @@ internal sealed class TaskTable
                 throw new NotFoundException($"task {id} not found");
             }
         }
+
+        _membership?.TaskRemoved(id);
 
         foreach (ProcessTask exec in container.Execs())
         {

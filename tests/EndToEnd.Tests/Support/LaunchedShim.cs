@@ -15,6 +15,9 @@ namespace PluggableShim.EndToEnd.Tests.Support;
 public sealed class LaunchedShim : IAsyncDisposable
 {
     private readonly TtrpcClient _client;
+    private string _shim = "";
+    private string _containerdAddress = "";
+    private int _daemonPid;
 
     private LaunchedShim(string id, string ns, string bundle, string address, TtrpcClient client)
     {
@@ -62,16 +65,31 @@ public sealed class LaunchedShim : IAsyncDisposable
             cancellationToken: cancellationToken);
         started.EnsureSuccess();
         TtrpcClient client = await TtrpcClient.ConnectAsync(started.Stdout, cancellationToken: cancellationToken);
-        return new LaunchedShim(id, ns, bundle, started.Stdout, client);
+        var launched = new LaunchedShim(id, ns, bundle, started.Stdout, client) { _shim = shim, _containerdAddress = containerd.Address };
+        launched._daemonPid = await launched.DaemonPidAsync();
+        return launched;
     }
 
     /// <summary>The pid of the daemon serving this shim's socket.</summary>
     public async Task<int> DaemonPidAsync() =>
         (int)(await Task.ConnectAsync(new Contracts.Task.ConnectRequest { Id = Id })).ShimPid;
 
+    /// <summary>
+    /// Leaves nothing behind even when a test failed half-way: a daemon still running is killed,
+    /// and the shim's own <c>delete</c> reaps its process and removes its socket.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         await _client.DisposeAsync();
+        if (_daemonPid > 0 && Posix.IsAlive(_daemonPid))
+        {
+            Posix.Kill(_daemonPid, 9);
+            await ProcessRunner.RunAsync(
+                "/bin/sh",
+                ["-c", $"exec '{_shim}' -namespace {Namespace} -address '{_containerdAddress}' -id {Id} -bundle '{Bundle}' delete >/dev/null"],
+                TimeSpan.FromSeconds(30));
+        }
+
         Directory.Delete(Bundle, recursive: true);
     }
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using PluggableShim.Abstractions;
 using PluggableShim.Contracts.Task;
+using PluggableShim.Host.Grouping;
 using PluggableShim.Host.Tasks;
 using PluggableShim.Ttrpc;
 using TaskClient = PluggableShim.Contracts.Task.Task.TaskClient;
@@ -52,8 +53,9 @@ internal sealed class TaskApiHarness : IAsyncDisposable
             Plugin = new PluginInfo("scripted", "1.0.0", "unit-test plugin") { Capabilities = capabilities },
             OutputDrainTimeout = TimeSpan.FromSeconds(1),
         };
-        var table = new TaskTable(runtime, events, options, NullLoggerFactory.Instance);
-        var service = new TaskService(table, lifetime, options, NullLogger<TaskService>.Instance);
+        var membership = new GroupMembership(lifetime, options, TimeProvider.System, NullLogger<GroupMembership>.Instance);
+        var table = new TaskTable(runtime, events, options, NullLoggerFactory.Instance, membership);
+        var service = new TaskService(table, membership, options, NullLogger<TaskService>.Instance);
         var server = new TtrpcServer();
         PluggableShim.Contracts.Task.Task.BindService(server.Binder, service);
         string socket = Path.Combine(directory, "shim.sock");

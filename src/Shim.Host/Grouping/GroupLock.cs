@@ -1,0 +1,109 @@
+using PluggableShim.Host.Posix;
+
+namespace PluggableShim.Host.Grouping;
+
+/// <summary>
+/// An exclusive lock per daemon socket (<c>SOCKET.lock</c>, flock), held by <c>start</c> while it
+/// joins or spawns the group's daemon, and by the daemon while it decides to exit and removes its
+/// socket. So a start never joins a daemon that is leaving, and two starts never both spawn one.
+/// </summary>
+/// <remarks>
+/// The daemon deletes the lock file on its way out so that nothing is left in the socket folder.
+/// A waiter may then hold a lock on the deleted file while a newcomer locks a new one; so after
+/// locking, the holder checks that its descriptor still names the file at the path, and retries
+/// if not.
+/// </remarks>
+internal sealed class GroupLock : IDisposable
+{
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(10);
+    private readonly int _fd;
+    private bool _released;
+
+    private GroupLock(string path, int fd)
+    {
+        Path = path;
+        _fd = fd;
+    }
+
+    public string Path { get; }
+
+    public static string PathFor(string socketPath) => socketPath + ".lock";
+
+    /// <summary>Takes the lock, waiting at most <paramref name="timeout"/>.</summary>
+    public static async Task<GroupLock> AcquireAsync(string path, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        DateTime deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            int fd = Native.Open(path, Native.ORdOnly | Native.OCreat | Native.OCloExec, 0x180 /* 0600 */);
+            if (fd < 0)
+            {
+                throw new IOException($"cannot open lock {path}: {Native.Describe(Native.LastError)}");
+            }
+
+            GroupLock? acquired = null;
+            try
+            {
+                while (Native.Flock(fd, Native.LockEx | Native.LockNb) != 0)
+                {
+                    int errno = Native.LastError;
+                    if (errno != Native.EWouldBlock && errno != Native.EIntr)
+                    {
+                        throw new IOException($"cannot lock {path}: {Native.Describe(errno)}");
+                    }
+
+                    if (DateTime.UtcNow > deadline)
+                    {
+                        throw new TimeoutException($"lock {path} still held after {timeout.TotalSeconds:0} s");
+                    }
+
+                    await Task.Delay(PollInterval, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (StillNamesPath(fd))
+                {
+                    acquired = new GroupLock(path, fd);
+                    return acquired;
+                }
+            }
+            finally
+            {
+                if (acquired is null)
+                {
+                    Native.Close(fd);
+                }
+            }
+        }
+    }
+
+    /// <summary>Deletes the lock file while still holding it: for the daemon's last act.</summary>
+    public void DeleteFile()
+    {
+        ObjectDisposedException.ThrowIf(_released, this);
+        File.Delete(Path);
+    }
+
+    public void Dispose()
+    {
+        if (!_released)
+        {
+            _released = true;
+            Native.Close(_fd); // closing the last descriptor releases the flock
+        }
+    }
+
+    // The descriptor's file is the one at the path unless it was deleted meanwhile (Linux marks
+    // a deleted file's link in /proc with " (deleted)").
+    private static bool StillNamesPath(int fd)
+    {
+        try
+        {
+            FileSystemInfo? target = new FileInfo($"/proc/self/fd/{fd}").ResolveLinkTarget(returnFinalTarget: false);
+            return target is not null && !target.FullName.EndsWith(" (deleted)", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+}

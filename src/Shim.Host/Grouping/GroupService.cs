@@ -1,0 +1,26 @@
+using Grpc.Core;
+using PluggableShim.Contracts.Group;
+using PluggableShim.Host.Cli;
+using PluggableShim.Host.Tasks;
+
+namespace PluggableShim.Host.Grouping;
+
+/// <summary>The daemon's <c>pluggableshim.v1.Group</c> service: how <c>start</c> joins a running daemon.</summary>
+internal sealed class GroupService(GroupMembership membership) : Group.GroupBase
+{
+    public override Task<JoinResponse> Join(JoinRequest request, ServerCallContext context)
+    {
+        try
+        {
+            Identifiers.Validate(request.ContainerId, "container id");
+            int? members = membership.Join(request.ContainerId, request.Plugin, request.Bundle.Length > 0 ? request.Bundle : null);
+            return members is { } count
+                ? Task.FromResult(new JoinResponse { ShimPid = (uint)Environment.ProcessId, Members = (uint)count })
+                : throw new RpcException(new Status(StatusCode.Unavailable, "shim is exiting"));
+        }
+        catch (Exception ex) when (TaskService.ToStatus(ex) is { } status)
+        {
+            throw new RpcException(status);
+        }
+    }
+}
