@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using PluggableShim.Abstractions;
 using PluggableShim.Host.IO.Internal;
@@ -5,28 +6,37 @@ using PluggableShim.Host.IO.Internal;
 namespace PluggableShim.Host.IO;
 
 /// <summary>
-/// Relays one process's standard streams between the client's FIFOs (or files) and the
-/// streams the plugin hands back when the process starts.
+/// Relays one process's standard streams between what the client asked for (FIFOs, files, a
+/// logging program) and the streams the plugin hands back when the process starts.
 /// </summary>
 /// <remarks>
+/// Targets: stdin is a FIFO or nothing. Output is an absolute path (a FIFO the client created,
+/// else a file appended to), <c>file:///path</c> (both streams appended to one file) or
+/// <c>binary:///path?k=v</c> (a <see cref="LoggingProgram"/>). Bad strings fail Create with
+/// InvalidArgument before anything is opened.
+///
 /// Order matters with containerd's clients: they open their FIFO ends before Create, so our
 /// ends are opened in Create (<see cref="OpenAsync"/>) and a client that never opens its end
-/// fails Create after a bounded wait instead of hanging it. Each stream gets its own relay
-/// thread; FIFO waits poll in short slices so disposal always ends them.
+/// fails Create after a bounded wait instead of hanging it; a logging program is started and
+/// awaited there too, for the same reason. Each stream gets its own relay thread; FIFO waits
+/// poll in short slices so disposal always ends them.
 ///
-/// Output relays run until the process's pipe reports end of stream, even when the client has
+/// Output relays run until the process's pipe reports end of stream, even when the target has
 /// gone (the data is then dropped) — a process must never block on a full pipe because nobody
-/// reads. <see cref="OutputDrained"/> lets the exit be published only after the output is out.
+/// reads. At that end both sides of the copy close: the process's pipe, and our writing end
+/// (a shared file closes when its second stream ends), so a client or logging program sees EOF
+/// as soon as the output is over. <see cref="OutputDrained"/> completes after that, and after a
+/// logging program has exited, so the exit is published once the output is out, and logged.
 /// Closing stdin (CloseIO, or the client closing its FIFO end) closes the process's stdin only;
 /// its output keeps flowing.
 /// </remarks>
 internal sealed class ProcessIo : IAsyncDisposable
 {
-    private readonly StdioPaths _paths;
     private readonly ILogger _logger;
     private readonly FileDescriptor? _stdin;
-    private readonly IOutput? _stdout;
-    private readonly IOutput? _stderr;
+    private readonly OutputSink? _stdout;
+    private readonly OutputSink? _stderr;
+    private readonly LoggingProgram? _program;
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _stdinClosed = new();
     private readonly Lock _gate = new();
@@ -39,53 +49,99 @@ internal sealed class ProcessIo : IAsyncDisposable
     private bool _stdinDone;
     private bool _stdinRelayOwnsStream;
 
+    // Set once by Attach, before any relay runs; read by DisposeAsync after it.
+    private Task _relaysDone = Task.CompletedTask;
     private Task _outputDrained = Task.CompletedTask;
     private Task _stdinRelay = Task.CompletedTask;
 
-    private ProcessIo(StdioPaths paths, ILogger logger, FileDescriptor? stdin, IOutput? stdout, IOutput? stderr)
+    private ProcessIo(ILogger logger, FileDescriptor? stdin, OutputSink? stdout, OutputSink? stderr, LoggingProgram? program)
     {
-        _paths = paths;
         _logger = logger;
         _stdin = stdin;
         _stdout = stdout;
         _stderr = stderr;
+        _program = program;
     }
 
-    /// <summary>Completes once every output stream of the started process has reached its end.</summary>
+    /// <summary>
+    /// Completes once every output stream of the started process has reached its end and been
+    /// written out, and a logging program, if any, has exited (or been stopped, bounded).
+    /// </summary>
     public Task OutputDrained => _outputDrained;
 
+    /// <summary>Opens the process's IO as the client asked; nothing stays open when this fails.</summary>
+    /// <exception cref="InvalidArgumentException">A path or URI the shim cannot use.</exception>
+    /// <exception cref="FailedPreconditionException">A FIFO, file or logging program that cannot be opened in time.</exception>
     public static async Task<ProcessIo> OpenAsync(
         StdioPaths paths,
-        TimeSpan openTimeout,
+        IoContext context,
         ILogger logger,
         CancellationToken cancellationToken)
     {
-        IOutput? stdout = null;
-        IOutput? stderr = null;
+        ArgumentNullException.ThrowIfNull(paths);
+        ArgumentNullException.ThrowIfNull(context);
+        OutputPlan plan = OutputPlan.Parse(paths.Stdout, paths.Stderr, paths.Terminal);
+        if (paths.Stdin.Length > 0 && (!paths.Stdin.StartsWith('/') || !FifoEndpoints.IsFifo(paths.Stdin)))
+        {
+            throw new InvalidArgumentException($"stdin \"{paths.Stdin}\" must be the absolute path of a FIFO");
+        }
+
+        OutputSink? stdout = null;
+        OutputSink? stderr = null;
+        LoggingProgram? program = null;
         FileDescriptor? stdin = null;
         try
         {
-            stdout = await OpenOutputAsync(paths.Stdout, "stdout", openTimeout, cancellationToken).ConfigureAwait(false);
-            if (!paths.Terminal)
+            switch (plan.Stdout)
             {
-                stderr = await OpenOutputAsync(paths.Stderr, "stderr", openTimeout, cancellationToken).ConfigureAwait(false);
+                case OutputTarget.BinaryTarget binary:
+                    program = await LoggingProgram.StartAsync(binary, context, logger, cancellationToken).ConfigureAwait(false);
+                    stdout = program.Stdout;
+                    stderr = program.Stderr;
+                    if (plan.Stderr is null)
+                    {
+                        program.Stderr.Release(); // terminal mode: fd 4 sees EOF at once
+                        stderr = null;
+                    }
+
+                    break;
+
+                case OutputTarget.FileTarget file:
+                    stdout = OpenFile(file.Path, createFolders: true, users: plan.Shared ? 2 : 1);
+                    stderr = plan.Shared ? stdout : null;
+                    break;
+
+                case OutputTarget.PathTarget path when plan.Stderr is OutputTarget.PathTarget other
+                    && other.Path == path.Path && !FifoEndpoints.IsFifo(path.Path):
+                    // One file for both streams (`ctr run --log-uri /path` sends it as both): one descriptor.
+                    stdout = OpenFile(path.Path, createFolders: false, users: 2);
+                    stderr = stdout;
+                    break;
+
+                default:
+                    stdout = await OpenPathAsync(plan.Stdout, context.OpenTimeout, cancellationToken).ConfigureAwait(false);
+                    stderr = await OpenPathAsync(plan.Stderr, context.OpenTimeout, cancellationToken).ConfigureAwait(false);
+                    break;
             }
 
             if (paths.Stdin.Length > 0)
             {
-                stdin = FifoEndpoints.IsFifo(paths.Stdin)
-                    ? FifoEndpoints.OpenReader(paths.Stdin)
-                    : throw new InvalidArgumentException($"stdin {paths.Stdin} is not a FIFO");
+                stdin = FifoEndpoints.OpenReader(paths.Stdin);
             }
 
-            return new ProcessIo(paths, logger, stdin, stdout, stderr);
+            return new ProcessIo(logger, stdin, stdout, stderr, program);
         }
         catch (Exception ex)
         {
             stdout?.Dispose();
             stderr?.Dispose();
             stdin?.Dispose();
-            if (ex is TimeoutException or IOException)
+            if (program is not null)
+            {
+                await program.StopAsync(hurry: true).ConfigureAwait(false);
+            }
+
+            if (ex is TimeoutException or IOException or UnauthorizedAccessException)
             {
                 throw new FailedPreconditionException("cannot open the process's IO: " + ex.Message);
             }
@@ -97,9 +153,11 @@ internal sealed class ProcessIo : IAsyncDisposable
     /// <summary>Starts relaying between the client's streams and the started process.</summary>
     public void Attach(StartedProcess process)
     {
+        ArgumentNullException.ThrowIfNull(process);
         Task stdout = RelayOutputAsync(process.Stdout, _stdout, "stdout");
-        Task stderr = RelayOutputAsync(process.Stderr, _paths.Terminal ? null : _stderr, "stderr");
-        _outputDrained = Task.WhenAll(stdout, stderr);
+        Task stderr = RelayOutputAsync(process.Stderr, _stderr, "stderr");
+        _relaysDone = Task.WhenAll(stdout, stderr);
+        _outputDrained = _program is null ? _relaysDone : StopProgramAfterAsync(_relaysDone, _program);
 
         FileDescriptor? fifo = _stdin;
         Stream? processStdin = process.Stdin;
@@ -179,23 +237,35 @@ internal sealed class ProcessIo : IAsyncDisposable
 
         try
         {
-            await _outputDrained.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            await _relaysDone.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
-            // A descendant still holds the process's pipe; its relay ends when it does.
+            // A descendant still holds the process's pipe; its relay ends when it does and drops the rest.
             IoLog.OutputStillOpen(_logger);
         }
 
         _stdin?.Dispose();
         _stdout?.Dispose();
         _stderr?.Dispose();
+        if (_program is not null)
+        {
+            // Bounded: the rest of its exit grace is skipped, then SIGTERM and SIGKILL each get a bounded wait.
+            await _program.StopAsync(hurry: true).ConfigureAwait(false);
+        }
     }
 
-    private Task RelayOutputAsync(Stream? source, IOutput? target, string name)
+    private static async Task StopProgramAfterAsync(Task relays, LoggingProgram program)
+    {
+        await relays.ConfigureAwait(false);
+        await program.StopAsync(hurry: false).ConfigureAwait(false);
+    }
+
+    private Task RelayOutputAsync(Stream? source, OutputSink? target, string name)
     {
         if (source is null)
         {
+            target?.Release();
             return Task.CompletedTask;
         }
 
@@ -203,7 +273,7 @@ internal sealed class ProcessIo : IAsyncDisposable
             () =>
             {
                 byte[] buffer = new byte[32 * 1024];
-                IOutput? sink = target;
+                OutputSink? sink = target;
                 try
                 {
                     int n;
@@ -232,7 +302,9 @@ internal sealed class ProcessIo : IAsyncDisposable
                 }
                 finally
                 {
+                    // Both sides: the process's pipe, and ours, so the reader sees EOF now.
                     source.Dispose();
+                    target?.Release();
                 }
             },
             CancellationToken.None,
@@ -298,55 +370,33 @@ internal sealed class ProcessIo : IAsyncDisposable
         }
     }
 
-    private static async Task<IOutput?> OpenOutputAsync(
-        string path, string name, TimeSpan timeout, CancellationToken cancellationToken)
+    private static async Task<OutputSink?> OpenPathAsync(
+        OutputTarget? target, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        if (path.Length == 0)
+        if (target is not OutputTarget.PathTarget { Path: var path })
         {
+            Debug.Assert(target is null, "file:// and binary:// are handled by the caller");
             return null;
-        }
-
-        if (!Path.IsPathFullyQualified(path))
-        {
-            throw new InvalidArgumentException($"{name} path {path} is not absolute");
         }
 
         if (FifoEndpoints.IsFifo(path))
         {
             (FileDescriptor writer, FileDescriptor keepAlive) =
                 await FifoEndpoints.OpenWriterAsync(path, timeout, cancellationToken).ConfigureAwait(false);
-            return new FifoOutput(writer, keepAlive);
+            return new FifoSink(writer, keepAlive);
         }
 
-        // Not a FIFO: a plain file, appended to.
-        return new FileOutput(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite));
+        // Not a FIFO: a plain file, appended to (created if missing, as before; its folder must exist).
+        return OpenFile(path, createFolders: false, users: 1);
     }
 
-    private interface IOutput : IDisposable
+    private static AppendFileSink OpenFile(string path, bool createFolders, int users)
     {
-        void Write(ReadOnlySpan<byte> data, CancellationToken cancellationToken);
-    }
-
-    private sealed class FifoOutput(FileDescriptor writer, FileDescriptor keepAlive) : IOutput
-    {
-        public void Write(ReadOnlySpan<byte> data, CancellationToken cancellationToken) =>
-            FifoEndpoints.WriteAll(writer, data, cancellationToken);
-
-        public void Dispose()
+        if (createFolders && Path.GetDirectoryName(path) is { Length: > 0 } folder)
         {
-            writer.Dispose();
-            keepAlive.Dispose();
-        }
-    }
-
-    private sealed class FileOutput(FileStream file) : IOutput
-    {
-        public void Write(ReadOnlySpan<byte> data, CancellationToken cancellationToken)
-        {
-            file.Write(data);
-            file.Flush();
+            Directory.CreateDirectory(folder);
         }
 
-        public void Dispose() => file.Dispose();
+        return AppendFileSink.Open(path, users);
     }
 }

@@ -28,7 +28,7 @@ public sealed class ProcessIoTests : IDisposable
         using FileStream clientErr = OpenClientReader(stderr);
 
         await using ProcessIo io = await ProcessIo.OpenAsync(
-            new StdioPaths(stdin, stdout, stderr, Terminal: false), TimeSpan.FromSeconds(5), NullLogger.Instance, Token);
+            new StdioPaths(stdin, stdout, stderr, Terminal: false), Context(TimeSpan.FromSeconds(5)), NullLogger.Instance, Token);
         using FileStream clientIn = new(stdin, FileMode.Open, FileAccess.Write); // the reader exists now
         using Process cat = StartCat();
         io.Attach(new StartedProcess(cat.Id, cat.StandardInput.BaseStream, cat.StandardOutput.BaseStream, cat.StandardError.BaseStream));
@@ -51,7 +51,7 @@ public sealed class ProcessIoTests : IDisposable
         string stdin = Fifo("stdin"), stdout = Fifo("stdout");
         using FileStream clientOut = OpenClientReader(stdout);
         await using ProcessIo io = await ProcessIo.OpenAsync(
-            new StdioPaths(stdin, stdout, string.Empty, Terminal: false), TimeSpan.FromSeconds(5), NullLogger.Instance, Token);
+            new StdioPaths(stdin, stdout, string.Empty, Terminal: false), Context(TimeSpan.FromSeconds(5)), NullLogger.Instance, Token);
         using FileStream clientIn = new(stdin, FileMode.Open, FileAccess.Write);
         using Process shell = Start("/bin/sh", "-c", "cat; echo after-eof");
         io.Attach(new StartedProcess(shell.Id, shell.StandardInput.BaseStream, shell.StandardOutput.BaseStream, null));
@@ -70,7 +70,7 @@ public sealed class ProcessIoTests : IDisposable
         string stdin = Fifo("stdin"), stdout = Fifo("stdout");
         using FileStream clientOut = OpenClientReader(stdout);
         await using ProcessIo io = await ProcessIo.OpenAsync(
-            new StdioPaths(stdin, stdout, string.Empty, Terminal: false), TimeSpan.FromSeconds(5), NullLogger.Instance, Token);
+            new StdioPaths(stdin, stdout, string.Empty, Terminal: false), Context(TimeSpan.FromSeconds(5)), NullLogger.Instance, Token);
         using Process cat = StartCat();
         io.Attach(new StartedProcess(cat.Id, cat.StandardInput.BaseStream, cat.StandardOutput.BaseStream, null));
         using (FileStream clientIn = new(stdin, FileMode.Open, FileAccess.Write))
@@ -90,11 +90,28 @@ public sealed class ProcessIoTests : IDisposable
         var clock = Stopwatch.StartNew();
 
         var error = await Assert.ThrowsAsync<FailedPreconditionException>(() => ProcessIo.OpenAsync(
-            new StdioPaths(string.Empty, stdout, string.Empty, Terminal: false), TimeSpan.FromMilliseconds(500), NullLogger.Instance, Token));
+            new StdioPaths(string.Empty, stdout, string.Empty, Terminal: false), Context(TimeSpan.FromMilliseconds(500)), NullLogger.Instance, Token));
 
         Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(5));
         Assert.Contains(stdout, error.Message, StringComparison.Ordinal);
         Assert.Equal(0, OpenDescriptorsOn(stdout));
+    }
+
+    [Fact]
+    public async Task The_client_sees_EOF_on_its_FIFO_when_the_output_ends_before_anything_is_deleted()
+    {
+        SkipUnlessLinux();
+        string stdout = Fifo("stdout");
+        using FileStream clientOut = OpenClientReader(stdout);
+        await using ProcessIo io = await ProcessIo.OpenAsync(
+            new StdioPaths(string.Empty, stdout, string.Empty, Terminal: false), Context(TimeSpan.FromSeconds(5)), NullLogger.Instance, Token);
+        using Process echo = Start("/bin/echo", "last words");
+        io.Attach(new StartedProcess(echo.Id, null, echo.StandardOutput.BaseStream, null));
+
+        Assert.Equal("last words\n", await ReadAsync(clientOut, 11));
+        int more = await Task.Run(() => clientOut.Read(new byte[16]), Token).WaitAsync(TimeSpan.FromSeconds(10), Token);
+
+        Assert.Equal(0, more);
     }
 
     [Fact]
@@ -103,7 +120,7 @@ public sealed class ProcessIoTests : IDisposable
         string file = Path.Combine(_directory, "out.log");
         await File.WriteAllTextAsync(file, "existing\n", Token);
         await using (ProcessIo io = await ProcessIo.OpenAsync(
-            new StdioPaths(string.Empty, file, string.Empty, Terminal: false), TimeSpan.FromSeconds(1), NullLogger.Instance, Token))
+            new StdioPaths(string.Empty, file, string.Empty, Terminal: false), Context(TimeSpan.FromSeconds(1)), NullLogger.Instance, Token))
         {
             using Process echo = Start("/bin/echo", "appended");
             io.Attach(new StartedProcess(echo.Id, null, echo.StandardOutput.BaseStream, null));
@@ -120,7 +137,7 @@ public sealed class ProcessIoTests : IDisposable
         string stdin = Fifo("stdin"), stdout = Fifo("stdout");
         using FileStream clientOut = OpenClientReader(stdout);
         ProcessIo io = await ProcessIo.OpenAsync(
-            new StdioPaths(stdin, stdout, string.Empty, Terminal: false), TimeSpan.FromSeconds(5), NullLogger.Instance, Token);
+            new StdioPaths(stdin, stdout, string.Empty, Terminal: false), Context(TimeSpan.FromSeconds(5)), NullLogger.Instance, Token);
         using Process cat = StartCat();
         io.Attach(new StartedProcess(cat.Id, cat.StandardInput.BaseStream, cat.StandardOutput.BaseStream, null));
 
@@ -131,6 +148,8 @@ public sealed class ProcessIoTests : IDisposable
         Assert.Equal(0, OpenDescriptorsOn(stdout));
         await cat.WaitForExitAsync(Token).WaitAsync(TimeSpan.FromSeconds(10), Token); // stdin was closed: cat ends
     }
+
+    private static IoContext Context(TimeSpan openTimeout) => new("io-test", "test-ns", openTimeout);
 
     private static void SkipUnlessLinux() => Assert.SkipUnless(OperatingSystem.IsLinux(), "FIFO relays are Linux-only");
 

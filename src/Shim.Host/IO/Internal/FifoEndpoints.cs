@@ -119,7 +119,7 @@ internal static class FifoEndpoints
 
                 if (errno != Native.EAgain)
                 {
-                    throw new IOException($"write to FIFO: {Native.Describe(errno)}");
+                    throw new IOException($"write: {Native.Describe(errno)}");
                 }
 
                 WaitFor(fd, Native.PollOut, cancellationToken);
@@ -242,7 +242,7 @@ internal static class FifoEndpoints
             {
                 if (events == Native.PollOut)
                 {
-                    throw new IOException("FIFO reader went away");
+                    throw new IOException("the reading end went away");
                 }
 
                 return false;
