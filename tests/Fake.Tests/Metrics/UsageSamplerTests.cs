@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using PluggableShim.Plugins.Fake.Internal.Metrics;
+using PluggableShim.Plugins.Fake.Tests.Support;
 
 namespace PluggableShim.Plugins.Fake.Tests.Metrics;
 
@@ -60,14 +61,15 @@ public sealed class UsageSamplerTests
         using var busy = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", "while :; do :; done"]))!;
         try
         {
-            await Task.Delay(400, TestContext.Current.CancellationToken);
-
+            // Polled, not slept: on a loaded machine the loop may get little of a core at first.
+            await Processes.UntilAsync(
+                () => UsageSampler.FromProc(busy.Id) is { } u && u.UserMicros + u.SystemMicros >= 50_000,
+                "the busy loop showed no cpu time in /proc");
             ProcessUsage proc = UsageSampler.FromProc(busy.Id) ?? throw new InvalidOperationException("no /proc entry");
             ProcessUsage api = UsageSampler.FromProcessApi(busy.Id) ?? throw new InvalidOperationException("no process");
 
-            Assert.True(proc.UserMicros + proc.SystemMicros >= 100_000, $"cpu {proc.UserMicros}+{proc.SystemMicros} us");
             Assert.True(proc.RssBytes > 0);
-            Assert.True(api.UserMicros + api.SystemMicros >= 100_000, $"cpu {api.UserMicros}+{api.SystemMicros} us");
+            Assert.True(api.UserMicros + api.SystemMicros >= 50_000, $"cpu {api.UserMicros}+{api.SystemMicros} us");
             Assert.True(api.RssBytes > 0);
         }
         finally

@@ -42,7 +42,10 @@ internal sealed class TestBundle : IDisposable
     public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);
 }
 
-/// <summary>Records OOM reports, and whether the process had already been reported as exited then.</summary>
+/// <summary>
+/// Records OOM reports, and whether the watched process had already exited, or even been killed, then:
+/// an OOM must be reported while its victim still lives, so that its event precedes the exit event.
+/// </summary>
 internal sealed class RecordingEvents : IContainerEvents
 {
     private readonly Lock _gate = new();
@@ -75,9 +78,12 @@ internal sealed class RecordingEvents : IContainerEvents
 
     public void OutOfMemory()
     {
+        // A kill sent before this report would have taken effect by the end of this pause; a kill sent after it cannot have.
+        Thread.Sleep(200);
+        bool late = Watched is { } process && (process.Exited.IsCompleted || !Processes.IsAlive(process.Pid));
         lock (_gate)
         {
-            _ooms.Add(Watched?.Exited.IsCompleted ?? false);
+            _ooms.Add(late);
         }
     }
 }
