@@ -531,13 +531,14 @@ namespace PluggableShim.Runhcs.Standin
                 return 127;
             }
 
+            string? tail = null;
             using (child)
             {
                 string pid = child.Id.ToString(CultureInfo.InvariantCulture);
                 if (execFile is null)
                 {
                     state.Write("init.pid", pid);
-                    WriteRawLines(spec.RootElement);
+                    tail = WriteRawLines(spec.RootElement);
                 }
                 else
                 {
@@ -547,22 +548,34 @@ namespace PluggableShim.Runhcs.Standin
                 log.Info("process started", ("pid", child.Id), ("exec", execFile is not null));
                 child.WaitForExit();
                 log.Info("process exited", ("pid", child.Id), ("exitCode", child.ExitCode));
+                if (tail is not null)
+                {
+                    log.Raw(tail); // an unterminated last line goes last, so that it ends the stream unfinished
+                }
+
                 return child.ExitCode; // .NET reports a signalled child as 128 + signal, as containerd wants
             }
         }
 
-        private void WriteRawLines(JsonElement spec)
+        /// <summary>Writes the annotation's lines; returns a last line without a newline, to be written at the end.</summary>
+        private string? WriteRawLines(JsonElement spec)
         {
             if (spec.TryGetProperty("annotations", out JsonElement annotations) && annotations.ValueKind == JsonValueKind.Object
                 && annotations.TryGetProperty(Standin.RawLogAnnotation, out JsonElement value)
                 && value.ValueKind == JsonValueKind.String)
             {
-                using JsonDocument lines = JsonDocument.Parse(value.GetString()!);
-                foreach (JsonElement line in lines.RootElement.EnumerateArray())
+                using JsonDocument document = JsonDocument.Parse(value.GetString()!);
+                List<string> lines = [.. document.RootElement.EnumerateArray().Select(l => l.GetString() ?? string.Empty)];
+                string? tail = lines.Count > 0 && !lines[^1].EndsWith('\n') ? lines[^1] : null;
+                foreach (string line in tail is null ? lines : lines[..^1])
                 {
-                    log.Raw(line.GetString() ?? string.Empty);
+                    log.Raw(line);
                 }
+
+                return tail;
             }
+
+            return null;
         }
 
         private static Process Spawn(JsonElement process)
