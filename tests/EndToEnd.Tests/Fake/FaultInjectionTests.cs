@@ -213,6 +213,79 @@ public sealed class FaultInjectionTests(ContainerdFixture fixture)
     }
 
     [Fact]
+    public async Task Exec_create_delay_and_exit_after_apply_to_the_execs_they_name()
+    {
+        LocalContainerd containerd = await fixture.RequireAsync(Ns);
+        string id = NewId("execmore");
+        await RunDetachedAsync(containerd, id, [P + "exec.create-delay=1s", P + "exec.short.exit-after=500ms"], ["sleep", "300"]);
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            CommandResult plain = await ExecAsync(containerd, id, "plain", "echo", "delayed");
+            Assert.Equal(0, plain.ExitCode);
+            Assert.Equal("delayed\n", plain.Stdout);
+            Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1), $"Exec was not delayed: {clock.Elapsed}");
+
+            clock.Restart();
+            CommandResult brief = await ExecAsync(containerd, id, "short", "sleep", "300");
+            Assert.Equal(0, brief.ExitCode);
+            Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(30));
+            Assert.Equal("RUNNING", await TaskStatusAsync(containerd, id));
+        }
+        finally
+        {
+            await RemoveAsync(containerd, id);
+        }
+    }
+
+    [Fact]
+    public async Task Exec_start_error_fails_the_start_of_the_named_exec_of_a_task_containerd_runs()
+    {
+        // Sent to the shim containerd uses, over its socket, not through `ctr task exec`: after a failed
+        // exec Start, ctr waits for EOF on the exec's output FIFOs, which the host closes only at Delete,
+        // which ctr sends only after Start returns (a host bug, reported; ctr hangs).
+        LocalContainerd containerd = await fixture.RequireAsync(Ns);
+        string id = NewId("execstart");
+        await RunDetachedAsync(containerd, id, [P + "exec.broken.start-error=NotFound:cannot start"], ["sleep", "300"]);
+        try
+        {
+            string address = (await File.ReadAllTextAsync(Path.Combine(containerd.BundleOf(Ns, id), "address"), Token)).Trim();
+            await using var client = await PluggableShim.Ttrpc.TtrpcClient.ConnectAsync(address, cancellationToken: Token);
+            var task = new Contracts.Task.Task.TaskClient(client);
+            var spec = Google.Protobuf.ByteString.CopyFromUtf8("""{"args":["true"],"cwd":"/","env":["PATH=/bin:/usr/bin"]}""");
+            foreach (string execId in new[] { "broken", "fine" })
+            {
+                await task.ExecAsync(new Contracts.Task.ExecProcessRequest
+                {
+                    Id = id,
+                    ExecId = execId,
+                    Spec = new Google.Protobuf.WellKnownTypes.Any
+                    {
+                        TypeUrl = "types.containerd.io/opencontainers/runtime-spec/1/Process", Value = spec,
+                    },
+                }, cancellationToken: Token);
+            }
+
+            var failed = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () =>
+                await task.StartAsync(new Contracts.Task.StartRequest { Id = id, ExecId = "broken" }, cancellationToken: Token));
+            var started = await task.StartAsync(new Contracts.Task.StartRequest { Id = id, ExecId = "fine" }, cancellationToken: Token);
+
+            Assert.Equal(Grpc.Core.StatusCode.NotFound, failed.StatusCode);
+            Assert.Equal("cannot start", failed.Status.Detail);
+            Assert.True(started.Pid > 0);
+            await containerd.Events.WaitForAsync(
+                e => e.Namespace == Ns && e.ContainerId == id && e.Topic == "/tasks/exec-started" && e.Property("exec_id") == "fine",
+                EventWait, Token);
+            Assert.DoesNotContain(containerd.Events.For(Ns, id),
+                e => e.Topic == "/tasks/exec-started" && e.Property("exec_id") == "broken");
+        }
+        finally
+        {
+            await RemoveAsync(containerd, id);
+        }
+    }
+
+    [Fact]
     public async Task Checkpoint_answers_unimplemented_and_the_task_keeps_running()
     {
         LocalContainerd containerd = await fixture.RequireAsync(Ns);
