@@ -30,7 +30,12 @@ internal static class Program
             {
                 "start" => await StartAction.RunAsync(args, Console.OpenStandardInput(), Console.Out).ConfigureAwait(false),
                 "delete" => DeleteAction.Run(args, Console.OpenStandardOutput()),
+#if LAUNCHER
+                // The native launcher has no runtime to host plugins in: the daemon is its own binary.
+                "daemon" => Usage($"the daemon is {StartAction.DaemonBinary}, beside this launcher"),
+#else
                 "daemon" => await DaemonAction.RunAsync(args).ConfigureAwait(false),
+#endif
                 "" => Usage("no action given"),
                 _ => Usage($"unknown action \"{args.Action}\""),
             };

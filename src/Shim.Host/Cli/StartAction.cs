@@ -158,18 +158,33 @@ internal static class StartAction
         }
     }
 
+    /// <summary>The managed daemon's file name, beside the native launcher.</summary>
+    public const string DaemonBinary = "pluggableshim-daemon";
+
     private static (string Path, List<string> Argv) SelfCommand()
     {
+#if LAUNCHER
+        // The native launcher starts the managed daemon that sits beside it. argv[0] keeps the
+        // name containerd used, so `ps` shows which runtime the daemon serves.
+        string daemon = Path.Combine(AppContext.BaseDirectory, DaemonBinary);
+        if (!File.Exists(daemon))
+        {
+            throw new ShimStartException($"{daemon} is missing: the shim is not installed whole");
+        }
+
+        return (daemon, [InvokedAs.Get()]);
+#else
         string process = Environment.ProcessPath ?? throw new InvalidOperationException("cannot tell our own executable");
         if (Path.GetFileNameWithoutExtension(process) == "dotnet")
         {
-            // Run as `dotnet containerd-shim-pluggable-v1.dll`: the daemon needs the same.
+            // Run as `dotnet pluggableshim-daemon.dll`: the daemon needs the same.
             string dll = typeof(StartAction).Assembly.Location;
             return (process, [process, dll]);
         }
 
         // argv[0] keeps the name containerd used, so the daemon selects the same way.
         return (process, [InvokedAs.Get()]);
+#endif
     }
 
     private static unsafe string ReadUntilClosed(int fd, TimeSpan timeout)

@@ -96,6 +96,3 @@ internal static partial class PluginActivator
         throw new PluginLoadException(name, $"no {name}.dll (or single *.deps.json with its assembly) in {directory}");
     }
 }
-
-/// <summary>A plugin could not be loaded; the message names it and says why, in one line.</summary>
-internal sealed class PluginLoadException(string plugin, string reason) : Exception($"plugin {plugin}: {reason}");
