@@ -161,6 +161,9 @@ internal sealed class TaskTable
         }
     }
 
+    /// <summary>What Wait reports for a process whose Start failed.</summary>
+    public const int FailedStartStatus = 255;
+
     public async Task<int> StartAsync(string id, string execId, CancellationToken cancellationToken)
     {
         ContainerTask container = Get(id);
@@ -197,6 +200,14 @@ internal sealed class TaskTable
 
             TasksLog.Started(_logger, id, execId, started.Pid);
             return started.Pid;
+        }
+        catch (Exception) when (process.State == ProcessState.Created)
+        {
+            // Nothing runs: close our ends of its IO so the client's readers see EOF (ctr waits
+            // for that before it deletes the process), and let Wait answer.
+            process.StartFailed(new ProcessExit(FailedStartStatus, DateTimeOffset.UtcNow));
+            await process.Io.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
         finally
         {
@@ -404,6 +415,11 @@ internal sealed class TaskTable
         {
             ProcessExit exit = await process.Runtime.Exited.ConfigureAwait(false);
             await process.WaitForStartToSettle().ConfigureAwait(false);
+            if (process.HasStartFailed)
+            {
+                return; // Wait was answered then; it never started, so no exit is published.
+            }
+
             if (process.State == ProcessState.Running)
             {
                 try

@@ -239,11 +239,35 @@ public sealed class FaultInjectionTests(ContainerdFixture fixture)
     }
 
     [Fact]
+    public async Task Ctr_task_exec_of_an_exec_whose_start_fails_returns_the_error_instead_of_hanging()
+    {
+        // After a failed Start ctr waits for EOF on the exec's output FIFOs before it deletes the
+        // exec: the shim must close them when Start fails.
+        LocalContainerd containerd = await fixture.RequireAsync(Ns);
+        string id = NewId("execfail");
+        await RunDetachedAsync(containerd, id, [P + "exec.broken.start-error=NotFound:cannot start"], ["sleep", "300"]);
+        try
+        {
+            CommandResult exec = await containerd.CtrAsync(
+                Ns, ["task", "exec", "--exec-id", "broken", id, "true"], timeout: TimeSpan.FromSeconds(30), cancellationToken: Token);
+
+            Assert.NotEqual(0, exec.ExitCode);
+            Assert.Contains("cannot start", exec.Stderr, StringComparison.Ordinal);
+            CommandResult ok = await containerd.CtrAsync(
+                Ns, ["task", "exec", "--exec-id", "fine", id, "echo", "after"], cancellationToken: Token);
+            Assert.Equal("after\n", ok.Stdout);
+            Assert.DoesNotContain(containerd.Events.For(Ns, id), e => e.Topic == "/tasks/exit" && e.Property("id") == "broken");
+        }
+        finally
+        {
+            await RemoveAsync(containerd, id);
+        }
+    }
+
+    [Fact]
     public async Task Exec_start_error_fails_the_start_of_the_named_exec_of_a_task_containerd_runs()
     {
-        // Sent to the shim containerd uses, over its socket, not through `ctr task exec`: after a failed
-        // exec Start, ctr waits for EOF on the exec's output FIFOs, which the host closes only at Delete,
-        // which ctr sends only after Start returns (a host bug, reported; ctr hangs).
+        // Over the shim's socket, to see the status and message exactly; the ctr path is the next test.
         LocalContainerd containerd = await fixture.RequireAsync(Ns);
         string id = NewId("execstart");
         await RunDetachedAsync(containerd, id, [P + "exec.broken.start-error=NotFound:cannot start"], ["sleep", "300"]);

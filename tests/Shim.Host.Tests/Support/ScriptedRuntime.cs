@@ -102,8 +102,16 @@ internal sealed class ScriptedProcess(ScriptedRuntime runtime) : IRuntimeProcess
 
     public Task<ProcessExit> Exited => _exited.Task;
 
+    /// <summary>When set, Start throws it and nothing runs.</summary>
+    public Exception? FailStart { get; set; }
+
     public Task<StartedProcess> StartAsync(CancellationToken cancellationToken = default)
     {
+        if (FailStart is { } failure)
+        {
+            return Task.FromException<StartedProcess>(failure);
+        }
+
         Pid = runtime.NextPid();
         if (ExitOnStart is { } status)
         {

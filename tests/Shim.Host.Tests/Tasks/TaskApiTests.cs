@@ -287,6 +287,33 @@ public sealed class TaskApiTests
     }
 
     [Fact]
+    public async Task A_failed_exec_start_answers_wait_at_once_publishes_no_exit_and_can_be_deleted()
+    {
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        ScriptedContainer container = await shim.CreateAsync("c1");
+        await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
+        await shim.Client.ExecAsync(Exec("c1", "e1"), cancellationToken: Token);
+        container.ExecProcesses[0].FailStart = new NotFoundException("no such binary");
+
+        var failed = await Assert.ThrowsAsync<RpcException>(() =>
+            shim.Client.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, cancellationToken: Token).ResponseAsync);
+        WaitResponse waited = await shim.Client.WaitAsync(new WaitRequest { Id = "c1", ExecId = "e1" }, cancellationToken: Token)
+            .ResponseAsync.WaitAsync(TimeSpan.FromSeconds(5), Token);
+        StateResponse state = await shim.Client.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, cancellationToken: Token);
+        await shim.Client.DeleteAsync(new DeleteRequest { Id = "c1", ExecId = "e1" }, cancellationToken: Token);
+
+        Assert.Equal(StatusCode.NotFound, failed.StatusCode);
+        Assert.Equal(255u, waited.ExitStatus);
+        Assert.Equal(WireStatus.Stopped, state.Status);
+        Assert.Equal(["/tasks/create", "/tasks/start", "/tasks/exec-added"], shim.Events.Topics);
+
+        // The container carries on: its own exit is still published after the failed exec.
+        container.InitProcess.Exit(0);
+        await shim.Client.WaitAsync(new WaitRequest { Id = "c1" }, cancellationToken: Token);
+        Assert.Equal("/tasks/exit", shim.Events.Topics[^1]);
+    }
+
+    [Fact]
     public async Task Exec_exits_are_reported_before_their_init_exit()
     {
         await using TaskApiHarness shim = await TaskApiHarness.StartAsync();

@@ -27,6 +27,7 @@ internal sealed class ProcessTask
     private bool _startRequested;
     private int _pid;
     private ProcessExit? _exit;
+    private bool _startFailed;
 
     public ProcessTask(string containerId, string execId, IRuntimeProcess runtime, ProcessIo io, StdioPaths stdio)
     {
@@ -135,6 +136,33 @@ internal sealed class ProcessTask
     }
 
     public void ExitPublished(ProcessExit exit) => _exitRecorded.TrySetResult(exit);
+
+    /// <summary>
+    /// Start failed, so nothing runs: Wait answers at once with <paramref name="exit"/>, and no
+    /// exit is published (no start was either).
+    /// </summary>
+    public void StartFailed(ProcessExit exit)
+    {
+        lock (_gate)
+        {
+            _startFailed = true;
+            _state = ProcessState.Stopped;
+            _exit = exit;
+        }
+
+        _exitRecorded.TrySetResult(exit);
+    }
+
+    public bool HasStartFailed
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _startFailed;
+            }
+        }
+    }
 
     public Timestamp? ExitedAt => Exit is { } e ? Timestamp.FromDateTimeOffset(e.ExitedAt) : null;
 
