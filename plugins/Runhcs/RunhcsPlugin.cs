@@ -25,7 +25,9 @@ public sealed class RunhcsPlugin : IShimPlugin
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(context);
-        services.AddSingleton(RunhcsSettings.Parse(context.Settings));
+        RunhcsSettings settings = RunhcsSettings.Parse(context.Settings);
+        // The shim's -debug turns on runhcs's debug logs too, as the settings' "debug" does.
+        services.AddSingleton(context.Debug ? settings with { Debug = true } : settings);
         services.AddSingleton<IContainerRuntime, RunhcsRuntime>();
     }
 }

@@ -22,7 +22,11 @@ public interface IShimPlugin
 /// <summary>What the host tells a plugin when it is being registered.</summary>
 /// <param name="PluginDirectory">The folder the plugin was loaded from.</param>
 /// <param name="Settings">The plugin's section of the shim configuration file, as raw JSON, or null.</param>
-public sealed record PluginContext(string PluginDirectory, string? Settings);
+public sealed record PluginContext(string PluginDirectory, string? Settings)
+{
+    /// <summary>Whether containerd started the shim with <c>-debug</c>: the plugin may log more.</summary>
+    public bool Debug { get; init; }
+}
 
 /// <summary>A plugin's identity and capabilities.</summary>
 /// <param name="Name">The runtime name, as in <c>containerd-shim-NAME-v1</c>: lower-case letters and digits.</param>

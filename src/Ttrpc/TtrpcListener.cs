@@ -70,7 +70,17 @@ public abstract class TtrpcListener : IAsyncDisposable
         internal override async ValueTask<AcceptedConnection> AcceptAsync(CancellationToken cancellationToken)
         {
             Socket accepted = await socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
-            PeerCredentials? peer = PeerCredentials.TryGet(accepted);
+            PeerCredentials? peer;
+            try
+            {
+                peer = PeerCredentials.TryGet(accepted);
+            }
+            catch (SocketException)
+            {
+                // The peer is unknown (and refused where the same user is required): never leak the socket.
+                peer = null;
+            }
+
             return new AcceptedConnection(new NetworkStream(accepted, ownsSocket: true), peer, Describe(peer));
         }
 

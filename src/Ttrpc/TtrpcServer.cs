@@ -158,9 +158,12 @@ public sealed class TtrpcServer : IAsyncDisposable
                 continue;
             }
 
-            if (_options.RequireSameUser && accepted.Peer is { } peer && peer.Uid != ownUid)
+            // Fail closed on Linux, where the kernel always knows the peer; elsewhere (named pipes)
+            // there is no uid to compare.
+            bool unknownPeer = accepted.Peer is null && OperatingSystem.IsLinux() && accepted.Description.StartsWith("unix", StringComparison.Ordinal);
+            if (_options.RequireSameUser && (unknownPeer || (accepted.Peer is { } peer && peer.Uid != ownUid)))
             {
-                TtrpcLog.PeerRefused(_logger, accepted.Description, peer.Uid, ownUid);
+                TtrpcLog.PeerRefused(_logger, accepted.Description, accepted.Peer?.Uid ?? uint.MaxValue, ownUid);
                 await accepted.Stream.DisposeAsync().ConfigureAwait(false);
                 continue;
             }

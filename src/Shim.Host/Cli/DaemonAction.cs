@@ -47,6 +47,7 @@ internal static class DaemonAction
         try
         {
             byte[] optionBytes = Convert.FromBase64String(Environment.GetEnvironmentVariable(StartAction.OptionsVariable) ?? string.Empty);
+            Environment.SetEnvironmentVariable(StartAction.OptionsVariable, null); // not for the containers' processes
             string? configPath = PluginSelection.ConfigPathFromOptions(optionBytes);
             ShimConfig config = ShimConfig.Load(configPath ?? ShimConfig.DefaultPath());
             PluginActivator.LoadedPlugin loaded = PluginActivator.Load(config.ResolvePluginsDirectory(), args.Plugin);
@@ -123,7 +124,7 @@ internal static class DaemonAction
         string? settings = config.Plugins is { } all && all.TryGetValue(args.Plugin, out var section) ? section.GetRawText() : null;
         try
         {
-            loaded.Plugin.ConfigureServices(services, new PluginContext(loaded.Directory, settings));
+            loaded.Plugin.ConfigureServices(services, new PluginContext(loaded.Directory, settings) { Debug = args.Debug });
         }
         catch (Exception ex)
         {
@@ -203,13 +204,11 @@ internal static class DaemonAction
             return;
         }
 
-        if (failure is not null)
+        // Either the ready message or one line saying why not; start reads until we close.
+        byte[] bytes = Encoding.UTF8.GetBytes(failure is null ? StartAction.ReadyMessage : failure.ReplaceLineEndings(" ") + "\n");
+        fixed (byte* p = bytes)
         {
-            byte[] bytes = Encoding.UTF8.GetBytes(failure.ReplaceLineEndings(" ") + "\n");
-            fixed (byte* p = bytes)
-            {
-                Native.Write(fd, p, bytes.Length);
-            }
+            Native.Write(fd, p, bytes.Length);
         }
 
         Native.Close(fd);

@@ -26,6 +26,9 @@ internal static class StartAction
 {
     public const int ListenFd = 3;
     public const int ReadyFd = 4;
+
+    /// <summary>What the daemon writes on its readiness pipe once it serves.</summary>
+    public const string ReadyMessage = "ready\n";
     public const string OptionsVariable = "PLUGGABLESHIM_START_OPTIONS";
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan JoinTimeout = TimeSpan.FromSeconds(10);
@@ -136,16 +139,25 @@ internal static class StartAction
             Native.Close(listen);
             Native.Close(writeEnd);
             writeEnd = -1;
-            string failure = ReadUntilClosed(readEnd, ReadyTimeout);
-            if (failure.Length > 0)
+            try
             {
-                throw new ShimStartException(failure.Trim());
+                // The daemon writes exactly ReadyMessage once serving, or one line saying why not;
+                // a bare end of file means it died first.
+                string answer = ReadUntilClosed(readEnd, ReadyTimeout);
+                if (answer != ReadyMessage)
+                {
+                    throw new ShimStartException(answer.Length > 0
+                        ? answer.Trim()
+                        : "shim daemon exited during start-up (see the shim's log in containerd's log)");
+                }
             }
-
-            int status;
-            if (Native.WaitPid(pid, &status, 1 /* WNOHANG */) == pid)
+            catch
             {
-                throw new ShimStartException($"shim daemon exited during start-up (wait status {status})");
+                // A daemon that failed or hangs must not linger, holding a socket or a reservation.
+                Native.Kill(pid, 9);
+                int status;
+                _ = Native.WaitPid(pid, &status, 0);
+                throw;
             }
         }
         finally
@@ -205,6 +217,11 @@ internal static class StartAction
             if (ready < 0 && Native.LastError == Native.EIntr)
             {
                 continue;
+            }
+
+            if (ready == 0)
+            {
+                continue; // the deadline check above ends the wait; the read below would block
             }
 
             nint n = Native.Read(fd, buffer, 1024);

@@ -107,16 +107,23 @@ internal sealed class GroupMembership : IDisposable
     }
 
     /// <summary>The task table took the id (its Create began): it is a task now, not a reservation.</summary>
-    public void TaskAdded(string containerId)
+    /// <returns>False once the daemon decided to exit: the Create must be refused.</returns>
+    public bool TaskAdded(string containerId)
     {
         ITimer? timer;
         lock (_gate)
         {
+            if (_exiting)
+            {
+                return false;
+            }
+
             _tasks.Add(containerId);
             _reservations.Remove(containerId, out timer);
         }
 
         timer?.Dispose();
+        return true;
     }
 
     /// <summary>The task was deleted, or its Create failed.</summary>
@@ -181,7 +188,8 @@ internal sealed class GroupMembership : IDisposable
                 }
                 catch (Exception ex) when (ex is TimeoutException or IOException)
                 {
-                    // Leave without the lock: a start may find our stale socket, which it handles.
+                    // Leave without touching the socket path: without the lock it may already be
+                    // a successor's. A start that finds our stale socket replaces it.
                     GroupLog.LockFailed(_logger, ex.Message);
                 }
             }
@@ -197,7 +205,7 @@ internal sealed class GroupMembership : IDisposable
             }
 
             // Connections already open keep working; new ones find no socket and start afresh.
-            if (_socketPath is not null)
+            if (_socketPath is not null && held is not null)
             {
                 File.Delete(_socketPath);
                 held?.DeleteFile();

@@ -213,7 +213,7 @@ internal sealed class TaskService(
             TasksLog.CallFailed(logger, method, status.StatusCode, status.Detail);
             throw new RpcException(status);
         }
-        catch (Exception ex) when (ex is not RpcException)
+        catch (Exception ex) when (ex is not RpcException and not OperationCanceledException)
         {
             TasksLog.CallCrashed(logger, method, ex);
             throw new RpcException(new Status(StatusCode.Unknown, $"{method}: {ex.Message}"));
@@ -229,7 +229,6 @@ internal sealed class TaskService(
         InvalidArgumentException => new Status(StatusCode.InvalidArgument, ex.Message),
         UnimplementedException => new Status(StatusCode.Unimplemented, ex.Message),
         NotSupportedException => new Status(StatusCode.Unimplemented, ex.Message),
-        OperationCanceledException => new Status(StatusCode.Cancelled, ex.Message),
         _ => null,
     };
 }

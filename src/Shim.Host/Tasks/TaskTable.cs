@@ -97,7 +97,15 @@ internal sealed class TaskTable
             }
         }
 
-        _membership?.TaskAdded(id);
+        if (_membership is not null && !_membership.TaskAdded(id))
+        {
+            lock (_gate)
+            {
+                _containers.Remove(id);
+            }
+
+            throw new FailedPreconditionException($"this shim is exiting; task {id} cannot be created here");
+        }
 
         ProcessIo? io = null;
         IRuntimeContainer? container = null;
@@ -180,6 +188,13 @@ internal sealed class TaskTable
 
         try
         {
+            // Checked again now that this start is claimed: the init may have died meanwhile, and
+            // its death reaps only the execs that started (or are starting) before it.
+            if (!process.IsInit && container.Init.State != ProcessState.Running)
+            {
+                throw new FailedPreconditionException($"task {id} is not running; cannot start exec {execId}");
+            }
+
             StartedProcess started = await process.Runtime.StartAsync(cancellationToken).ConfigureAwait(false);
             process.MarkRunning(started.Pid);
             process.Io.Attach(started);
@@ -283,6 +298,12 @@ internal sealed class TaskTable
         if (process.State == ProcessState.Running)
         {
             throw new FailedPreconditionException($"process {Describe(process)} is running; kill it before deleting");
+        }
+
+        // Deleting under a Start would dispose IO and the runtime beneath it.
+        if (process.StartInFlight || (process.IsInit && container.Execs().Any(e => e.StartInFlight)))
+        {
+            throw new FailedPreconditionException($"process {Describe(process)} is starting; try again once Start returned");
         }
 
         if (!process.IsInit)
@@ -426,8 +447,9 @@ internal sealed class TaskTable
                 {
                     await process.Io.OutputDrained.WaitAsync(_options.OutputDrainTimeout).ConfigureAwait(false);
                 }
-                catch (TimeoutException)
+                catch (Exception ex) when (ex is TimeoutException or IOException or ObjectDisposedException)
                 {
+                    // The exit is reported regardless: a relay problem must not hide it.
                     TasksLog.OutputNotDrained(_logger, process.ContainerId, process.ExecId, _options.OutputDrainTimeout.TotalSeconds);
                 }
             }
@@ -439,56 +461,67 @@ internal sealed class TaskTable
                 await ReapExecsAsync(container).ConfigureAwait(false);
             }
 
-            process.RecordExit(exit);
-            if (process.IsInit)
-            {
-                container.Paused = false;
-            }
-
-            bool deleted;
-            lock (_gate)
-            {
-                deleted = process.IsInit && !_containers.ContainsKey(container.Id);
-            }
-
-            if (!deleted)
-            {
-                _events.Publish(EventTopics.Exit, new TaskExit
-                {
-                    ContainerId = container.Id,
-                    Id = process.IsInit ? container.Id : process.ExecId,
-                    Pid = (uint)process.Pid,
-                    ExitStatus = (uint)exit.Status,
-                    ExitedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(exit.ExitedAt),
-                });
-            }
-
-            TasksLog.Exited(_logger, container.Id, process.ExecId, exit.Status);
-            process.ExitPublished(exit);
+            Finish(container, process, exit);
         }
         catch (Exception ex)
         {
+            // Never leave a process Running for good: it could then not be deleted.
             TasksLog.ExitHandlingFailed(_logger, container.Id, process.ExecId, ex);
-            process.ExitPublished(new ProcessExit(255, DateTimeOffset.UtcNow));
+            Finish(container, process, process.Exit ?? new ProcessExit(255, DateTimeOffset.UtcNow));
         }
+    }
+
+    private void Finish(ContainerTask container, ProcessTask process, ProcessExit exit)
+    {
+        process.RecordExit(exit);
+        if (process.IsInit)
+        {
+            container.Paused = false;
+        }
+
+        // No exit for an exec that was never started (it is killed with its container), nor
+        // after its container's /tasks/delete.
+        bool deleted;
+        lock (_gate)
+        {
+            deleted = !_containers.TryGetValue(container.Id, out ContainerTask? current) || !ReferenceEquals(current, container);
+        }
+
+        if (!deleted && (process.IsInit || process.StartRequested))
+        {
+            _events.Publish(EventTopics.Exit, new TaskExit
+            {
+                ContainerId = container.Id,
+                Id = process.IsInit ? container.Id : process.ExecId,
+                Pid = (uint)process.Pid,
+                ExitStatus = (uint)exit.Status,
+                ExitedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(exit.ExitedAt),
+            });
+        }
+
+        TasksLog.Exited(_logger, container.Id, process.ExecId, exit.Status);
+        process.ExitPublished(exit);
     }
 
     private static async Task ReapExecsAsync(ContainerTask container)
     {
         ProcessTask[] execs = container.Execs();
+
+        // An exec whose Start is under way will run: wait for it so that its exit comes first too.
+        await Task.WhenAll(execs.Select(e => e.WaitForStartToSettle())).ConfigureAwait(false);
         foreach (ProcessTask exec in execs.Where(e => e.State == ProcessState.Running))
         {
             try
             {
                 await exec.Runtime.SignalAsync(9, all: false).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is ShimException or IOException or InvalidOperationException)
+            catch (Exception)
             {
-                // It may have ended on its own meanwhile.
+                // It may have ended on its own meanwhile; whatever the plugin says, we wait for its exit.
             }
         }
 
-        await Task.WhenAll(execs.Where(e => e.State != ProcessState.Created).Select(e => e.ExitRecorded))
+        await Task.WhenAll(execs.Where(e => e.StartRequested).Select(e => e.ExitRecorded))
             .ConfigureAwait(false);
     }
 

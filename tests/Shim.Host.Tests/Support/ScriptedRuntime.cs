@@ -105,11 +105,19 @@ internal sealed class ScriptedProcess(ScriptedRuntime runtime) : IRuntimeProcess
     /// <summary>When set, Start throws it and nothing runs.</summary>
     public Exception? FailStart { get; set; }
 
-    public Task<StartedProcess> StartAsync(CancellationToken cancellationToken = default)
+    /// <summary>When set, Start waits for it before the process runs: a Start in flight.</summary>
+    public TaskCompletionSource? StartGate { get; set; }
+
+    public async Task<StartedProcess> StartAsync(CancellationToken cancellationToken = default)
     {
+        if (StartGate is { } gate)
+        {
+            await gate.Task.WaitAsync(cancellationToken);
+        }
+
         if (FailStart is { } failure)
         {
-            return Task.FromException<StartedProcess>(failure);
+            throw failure;
         }
 
         Pid = runtime.NextPid();
@@ -118,7 +126,7 @@ internal sealed class ScriptedProcess(ScriptedRuntime runtime) : IRuntimeProcess
             Exit(status);
         }
 
-        return Task.FromResult(new StartedProcess(Pid, null, null, null));
+        return new StartedProcess(Pid, null, null, null);
     }
 
     public Task SignalAsync(int signal, bool all, CancellationToken cancellationToken = default)

@@ -314,6 +314,66 @@ public sealed class TaskApiTests
     }
 
     [Fact]
+    public async Task Delete_while_a_start_is_in_flight_is_failed_precondition_and_start_then_completes()
+    {
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        ScriptedContainer container = await shim.CreateAsync("c1");
+        var gate = new TaskCompletionSource();
+        container.InitProcess.StartGate = gate;
+
+        Task<StartResponse> start = shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token).ResponseAsync;
+        await Task.Delay(100, Token);
+        var refused = await Assert.ThrowsAsync<RpcException>(() =>
+            shim.Client.DeleteAsync(new DeleteRequest { Id = "c1" }, cancellationToken: Token).ResponseAsync);
+        gate.SetResult();
+        StartResponse started = await start.WaitAsync(TimeSpan.FromSeconds(5), Token);
+
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("starting", refused.Status.Detail, StringComparison.Ordinal);
+        Assert.True(started.Pid > 0);
+        Assert.False(container.Disposed);
+    }
+
+    [Fact]
+    public async Task An_exec_never_started_reports_no_exit_even_when_its_container_kills_it()
+    {
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        ScriptedContainer container = await shim.CreateAsync("c1");
+        await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
+        await shim.Client.ExecAsync(Exec("c1", "idle"), cancellationToken: Token);
+
+        container.InitProcess.Exit(0);
+        await shim.Client.WaitAsync(new WaitRequest { Id = "c1" }, cancellationToken: Token);
+        await shim.Client.DeleteAsync(new DeleteRequest { Id = "c1" }, cancellationToken: Token);
+        container.ExecProcesses[0].Exit(137); // what a plugin's dispose does to an exec never started
+        await Task.Delay(200, Token);
+
+        Assert.Equal(["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exit", "/tasks/delete"], shim.Events.Topics);
+    }
+
+    [Fact]
+    public async Task An_exec_starting_when_its_init_dies_reports_its_exit_before_the_inits()
+    {
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        ScriptedContainer container = await shim.CreateAsync("c1");
+        await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
+        await shim.Client.ExecAsync(Exec("c1", "late"), cancellationToken: Token);
+        var gate = new TaskCompletionSource();
+        container.ExecProcesses[0].StartGate = gate;
+        Task<StartResponse> execStart = shim.Client.StartAsync(new StartRequest { Id = "c1", ExecId = "late" }, cancellationToken: Token).ResponseAsync;
+        await Task.Delay(100, Token);
+
+        container.InitProcess.Exit(0);
+        await Task.Delay(100, Token);
+        gate.SetResult();
+        await execStart.WaitAsync(TimeSpan.FromSeconds(5), Token);
+        await shim.Client.WaitAsync(new WaitRequest { Id = "c1" }, cancellationToken: Token).ResponseAsync.WaitAsync(TimeSpan.FromSeconds(5), Token);
+
+        string[] exits = [.. shim.Events.Events.Where(e => e.Topic == "/tasks/exit").Select(e => ((TaskExit)e.Event).Id)];
+        Assert.Equal(["late", "c1"], exits);
+    }
+
+    [Fact]
     public async Task Exec_exits_are_reported_before_their_init_exit()
     {
         await using TaskApiHarness shim = await TaskApiHarness.StartAsync();

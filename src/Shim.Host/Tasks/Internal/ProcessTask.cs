@@ -114,6 +114,30 @@ internal sealed class ProcessTask
         }
     }
 
+    /// <summary>Whether a Start was ever asked for (an exec never started reports no exit).</summary>
+    public bool StartRequested
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _startRequested;
+            }
+        }
+    }
+
+    /// <summary>A Start is under way: the plugin call has not returned yet.</summary>
+    public bool StartInFlight
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _startRequested && !_startSettled.Task.IsCompleted;
+            }
+        }
+    }
+
     /// <summary>Start finished (published, or failed); an exit seen meanwhile may now be recorded.</summary>
     public void StartSettled() => _startSettled.TrySetResult();
 
