@@ -20,6 +20,12 @@ public interface IRuntimeContainer : IAsyncDisposable
     Task<IRuntimeProcess> CreateExecAsync(CreateExecRequest request, CancellationToken cancellationToken = default) =>
         throw new UnimplementedException("exec");
 
+    /// <summary>
+    /// The host deleted an exec (it has exited, or never started): release what the plugin holds
+    /// for it. Without this, a container that runs many execs (probes) would grow without bound.
+    /// </summary>
+    ValueTask ReleaseExecAsync(IRuntimeProcess exec, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
     /// <summary>Freezes every process of the container.</summary>
     Task PauseAsync(CancellationToken cancellationToken = default) => throw new UnimplementedException("pause");
 

@@ -71,6 +71,16 @@ internal sealed class FakeContainer : IRuntimeContainer
         return exec;
     }
 
+    public ValueTask ReleaseExecAsync(IRuntimeProcess exec, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            _execs.Remove((FakeProcess)exec);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
     public Task PauseAsync(CancellationToken cancellationToken = default)
     {
         SignalAll(SigStop);

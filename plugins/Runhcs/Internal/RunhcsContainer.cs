@@ -151,6 +151,24 @@ internal sealed class RunhcsContainer : IRuntimeContainer
         return Task.FromResult<IRuntimeProcess>(exec);
     }
 
+    public ValueTask ReleaseExecAsync(IRuntimeProcess exec, CancellationToken cancellationToken = default)
+    {
+        var process = (RunhcsProcess)exec;
+        lock (_gate)
+        {
+            _execs.Remove(process);
+        }
+
+        // The process JSON and pid file were for runhcs exec; the exec is gone.
+        if (process.ProcessFile is { } file)
+        {
+            File.Delete(file);
+            File.Delete(Path.ChangeExtension(file, ".pid"));
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
     /// <summary><c>runhcs exec --detach</c>: returns the runhcs process (whose stdio is the exec's) and the shim pid.</summary>
     public async Task<(Process Runhcs, int Pid)> StartExecAsync(string execId, string processFile, CancellationToken cancellationToken)
     {

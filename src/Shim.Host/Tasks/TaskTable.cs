@@ -310,6 +310,7 @@ internal sealed class TaskTable
         {
             container.RemoveExec(execId);
             await process.Io.DisposeAsync().ConfigureAwait(false);
+            await container.Runtime.ReleaseExecAsync(process.Runtime).ConfigureAwait(false);
             return process;
         }
 
