@@ -10,7 +10,6 @@ namespace PluggableShim.EndToEnd.Tests.Fake;
 /// URI as both stdout and stderr and opens no FIFO at all, stdin included.
 /// </summary>
 [Collection(ContainerdCollection.Name)]
-[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class LogUriTests(ContainerdFixture fixture) : IDisposable
 {
     private const string Ns = "e2e-loguri";
@@ -177,11 +176,23 @@ public sealed class LogUriTests(ContainerdFixture fixture) : IDisposable
             stdin: stdin,
             cancellationToken: Token);
 
+    // Written by a child process, not by us: a writable descriptor of ours could be inherited by a
+    // process another test forks at that moment, and exec would then fail with ETXTBSY.
     private string Script(string name, string body)
     {
         string path = Path.Combine(_directory, name);
-        File.WriteAllText(path, $"#!/bin/sh\nD='{_directory}'\n{body}\n");
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var info = new System.Diagnostics.ProcessStartInfo("/bin/sh") { RedirectStandardInput = true };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add("cat > \"$0\" && chmod 700 \"$0\"");
+        info.ArgumentList.Add(path);
+        using (var writer = System.Diagnostics.Process.Start(info)!)
+        {
+            writer.StandardInput.Write($"#!/bin/sh\nD='{_directory}'\n{body}\n");
+            writer.StandardInput.Close();
+            writer.WaitForExit(10_000);
+            Assert.Equal(0, writer.ExitCode);
+        }
+
         return path;
     }
 

@@ -9,7 +9,6 @@ namespace PluggableShim.Host.Tests.IO;
 /// file:// targets, shared plain files and binary:// logging programs, with real processes:
 /// the loggers are shell scripts that record what they were given.
 /// </summary>
-[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class LogUriRelayTests : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("shim-logio-").FullName;
@@ -164,7 +163,7 @@ public sealed class LogUriRelayTests : IDisposable
         var error = await Assert.ThrowsAsync<FailedPreconditionException>(
             () => OpenAsync("binary://" + logger, "", openTimeout: TimeSpan.FromSeconds(5)));
 
-        Assert.Contains("exited with status 4", error.Message, StringComparison.Ordinal);
+        Assert.True(error.Message.Contains("exited with status 4", StringComparison.Ordinal), error.Message);
         await AssertGoneAsync(ReadPid());
         int child = int.Parse(File.ReadAllText(Path.Combine(_directory, "child")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
         await Poll.UntilAsync(() => !IsAlive(child), "the logger's child still runs");
@@ -251,11 +250,23 @@ public sealed class LogUriRelayTests : IDisposable
         await io.OutputDrained.WaitAsync(TimeSpan.FromSeconds(10), Token);
     }
 
+    // Written by a child process, not by us: a writable descriptor of ours could be inherited by a
+    // process another test forks at that moment, and exec would then fail with ETXTBSY.
     private string Script(string name, string body)
     {
         string path = Path.Combine(_directory, name + ".sh");
-        File.WriteAllText(path, $"#!/bin/sh\nD='{_directory}'\n{body}\n");
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var info = new System.Diagnostics.ProcessStartInfo("/bin/sh") { RedirectStandardInput = true };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add("cat > \"$0\" && chmod 700 \"$0\"");
+        info.ArgumentList.Add(path);
+        using (var writer = System.Diagnostics.Process.Start(info)!)
+        {
+            writer.StandardInput.Write($"#!/bin/sh\nD='{_directory}'\n{body}\n");
+            writer.StandardInput.Close();
+            writer.WaitForExit(10_000);
+            Assert.Equal(0, writer.ExitCode);
+        }
+
         return path;
     }
 

@@ -184,7 +184,7 @@ internal sealed class LoggingProgram
         {
             if (ReadySignalled(ready))
             {
-                string? exit = ExitedOrExiting(pid);
+                string? exit = await ExitStatusAsync(pid).ConfigureAwait(false);
                 if (exit is not null)
                 {
                     throw new FailedPreconditionException($"logging program {program} {exit} before it was ready");
@@ -194,7 +194,7 @@ internal sealed class LoggingProgram
             }
 
             // It may have died while a child of its own holds fd 5 open.
-            string? gone = ExitedOrExiting(pid);
+            string? gone = await ExitStatusAsync(pid).ConfigureAwait(false);
             if (gone is not null)
             {
                 throw new FailedPreconditionException($"logging program {program} {gone} before it was ready");
@@ -210,6 +210,25 @@ internal sealed class LoggingProgram
             await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
             delay = Math.Min(delay * 2, 50);
         }
+    }
+
+    // Null while it runs. One caught exiting (its descriptors may close before it is a zombie)
+    // is given a moment, bounded, to become one, so the error can say how it ended.
+    private static async Task<string?> ExitStatusAsync(int pid)
+    {
+        string? exit = ExitedOrExiting(pid);
+        if (exit is null)
+        {
+            return null;
+        }
+
+        if (Probe(pid) == Exit.Running)
+        {
+            _ = await WaitExitedAsync(pid, TimeSpan.FromSeconds(1), Never).ConfigureAwait(false);
+        }
+
+        // Asked again: it may have become a zombie (with a status) since the first look.
+        return ExitedOrExiting(pid) ?? exit;
     }
 
     // True once a byte arrived or the writing end closed; never blocks (the read end is non-blocking).
