@@ -66,6 +66,11 @@ internal sealed record BundleConfig(ProcessSpec Process, FaultPlan Faults, Resou
 
     public static BundleConfig Parse(JsonElement root, string configPath)
     {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new InvalidArgumentException($"{configPath} is not a JSON object");
+        }
+
         if (!root.TryGetProperty("process", out JsonElement process))
         {
             throw new InvalidArgumentException($"{configPath} has no process to run");

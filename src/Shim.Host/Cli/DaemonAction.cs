@@ -49,7 +49,7 @@ internal static class DaemonAction
             byte[] optionBytes = Convert.FromBase64String(Environment.GetEnvironmentVariable(StartAction.OptionsVariable) ?? string.Empty);
             Environment.SetEnvironmentVariable(StartAction.OptionsVariable, null); // not for the containers' processes
             string? configPath = PluginSelection.ConfigPathFromOptions(optionBytes);
-            ShimConfig config = ShimConfig.Load(configPath ?? ShimConfig.DefaultPath());
+            ShimConfig config = configPath is not null ? ShimConfig.Load(configPath, required: true) : ShimConfig.Load(ShimConfig.DefaultPath());
             PluginActivator.LoadedPlugin loaded = PluginActivator.Load(config.ResolvePluginsDirectory(), args.Plugin);
 
             string socketPath = ShimSocket.PathFor(args.Address, args.Namespace, args.Group.Length > 0 ? args.Group : args.Id);

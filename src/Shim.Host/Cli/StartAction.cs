@@ -39,7 +39,13 @@ internal static class StartAction
         Identifiers.ValidateNamespace(args.Namespace);
         byte[] options = ReadAll(stdin);
         string bundle = args.Bundle.Length > 0 ? args.Bundle : Directory.GetCurrentDirectory();
+        if (!Path.IsPathFullyQualified(bundle) || !Directory.Exists(bundle))
+        {
+            throw new ShimStartException($"bundle {bundle} is not an existing absolute directory");
+        }
+
         PluginSelection.Result selection = PluginSelection.Resolve(InvokedAs.Get(), options, bundle);
+        PluginSelection.RequireInstalled(selection.Config.ResolvePluginsDirectory(), selection.Plugin);
         string group = ShimGroup.Of(bundle, args.Id);
 
         string socketPath = ShimSocket.PathFor(args.Address, args.Namespace, group);
@@ -66,7 +72,9 @@ internal static class StartAction
         }
         catch
         {
+            // Nothing serves this group: leave neither its socket nor its lock behind.
             File.Delete(socketPath);
+            held.DeleteFile();
             throw;
         }
 

@@ -170,6 +170,7 @@ internal sealed class GroupMembership : IDisposable
 
         if (lapsed)
         {
+            _logs?.Remove(containerId);
             GroupLog.ReservationLapsed(_logger, containerId);
             _ = ExitAsync($"no Create came for {containerId}", force: false);
         }

@@ -13,6 +13,12 @@ internal sealed class GroupService(GroupMembership membership) : Group.GroupBase
         try
         {
             Identifiers.Validate(request.ContainerId, "container id");
+            if (request.Bundle.Length > 0 && (!Path.IsPathFullyQualified(request.Bundle) || !Directory.Exists(request.Bundle)))
+            {
+                throw new PluggableShim.Abstractions.InvalidArgumentException(
+                    $"bundle \"{request.Bundle}\" is not an existing absolute directory");
+            }
+
             int? members = membership.Join(request.ContainerId, request.Plugin, request.Bundle.Length > 0 ? request.Bundle : null);
             return members is { } count
                 ? Task.FromResult(new JoinResponse { ShimPid = (uint)Environment.ProcessId, Members = (uint)count })

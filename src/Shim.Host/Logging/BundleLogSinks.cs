@@ -101,8 +101,16 @@ internal sealed class BundleLogSinks : IDisposable
             return null;
         }
 
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        // Only containerd's FIFO: a regular file named log (a bad Join) must never be overwritten.
+        if (!IO.Internal.FifoEndpoints.IsFifo($"/proc/self/fd/{fd}"))
+        {
+            handle.Dispose();
+            return null;
+        }
+
         int flags = Native.Fcntl(fd, Native.FGetFl, 0);
         Native.Fcntl(fd, Native.FSetFl, flags & ~Native.ONonBlock);
-        return new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, bufferSize: 0);
+        return new FileStream(handle, FileAccess.Write, bufferSize: 0);
     }
 }

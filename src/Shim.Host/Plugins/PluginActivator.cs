@@ -14,23 +14,12 @@ namespace PluggableShim.Host.Plugins;
 /// </summary>
 internal static partial class PluginActivator
 {
-    [GeneratedRegex("^[a-z0-9]+(?:[._-][a-z0-9]+)*$", RegexOptions.CultureInvariant)]
-    private static partial Regex NamePattern();
 
     public sealed record LoadedPlugin(IShimPlugin Plugin, string Directory);
 
     public static LoadedPlugin Load(string pluginsDirectory, string name)
     {
-        if (!NamePattern().IsMatch(name) || name.Length > 64)
-        {
-            throw new PluginLoadException(name, "the name must be lower-case letters and digits separated by '.', '_' or '-'");
-        }
-
-        string directory = Path.Combine(pluginsDirectory, name);
-        if (!Directory.Exists(directory))
-        {
-            throw new PluginLoadException(name, $"not installed: no folder {directory}");
-        }
+        string directory = PluginSelection.RequireInstalled(pluginsDirectory, name);
 
         string assemblyPath = FindAssembly(directory, name);
         try

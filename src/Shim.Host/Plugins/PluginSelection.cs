@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using System.Text.Json;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
@@ -12,7 +13,7 @@ namespace PluggableShim.Host.Plugins;
 /// 3. the bundle's annotation <c>io.pluggableshim.plugin</c>;
 /// 4. the default of the host config file.
 /// </summary>
-internal static class PluginSelection
+internal static partial class PluginSelection
 {
     public const string Annotation = "io.pluggableshim.plugin";
     public const string GenericName = "pluggable";
@@ -23,7 +24,7 @@ internal static class PluginSelection
     public static Result Resolve(string invokedAs, ReadOnlyMemory<byte> startOptions, string bundle)
     {
         string? configPath = ConfigPathFromOptions(startOptions);
-        ShimConfig config = ShimConfig.Load(configPath ?? ShimConfig.DefaultPath());
+        ShimConfig config = configPath is not null ? ShimConfig.Load(configPath, required: true) : ShimConfig.Load(ShimConfig.DefaultPath());
 
         string? byName = PluginFromBinaryName(invokedAs);
         if (byName is not null)
@@ -100,6 +101,29 @@ internal static class PluginSelection
         Options options = Options.Parser.ParseFrom(any.Value);
         return string.IsNullOrEmpty(options.ConfigPath) ? null : options.ConfigPath;
     }
+
+    /// <summary>
+    /// The plugin's folder, after checking the name is a plain name (it becomes a path) and the
+    /// folder exists. <c>start</c> checks this too, so a typo fails before a daemon is spawned.
+    /// </summary>
+    public static string RequireInstalled(string pluginsDirectory, string name)
+    {
+        if (!NamePattern().IsMatch(name) || name.Length > 64)
+        {
+            throw new PluginLoadException(name, "the name must be lower-case letters and digits separated by '.', '_' or '-'");
+        }
+
+        string directory = Path.Combine(pluginsDirectory, name);
+        if (!Directory.Exists(directory))
+        {
+            throw new PluginLoadException(name, $"not installed: no folder {directory}");
+        }
+
+        return directory;
+    }
+
+    [GeneratedRegex("^[a-z0-9]+(?:[._-][a-z0-9]+)*$", RegexOptions.CultureInvariant)]
+    private static partial Regex NamePattern();
 
     /// <summary>containerd writes bare names; accept the prefixed form too.</summary>
     public static bool IsType(string typeUrl, string messageName) =>

@@ -29,11 +29,15 @@ internal sealed class ShimConfig
     [JsonIgnore]
     public string? SourcePath { get; private set; }
 
-    public static ShimConfig Load(string? path)
+    /// <param name="path">The file; null for none.</param>
+    /// <param name="required">Whether a missing file is an error (one named by the runtime options is).</param>
+    public static ShimConfig Load(string? path, bool required = false)
     {
         if (path is null || !File.Exists(path))
         {
-            return new ShimConfig();
+            return required
+                ? throw new InvalidDataException($"shim config {path} (named by the runtime options) does not exist")
+                : new ShimConfig();
         }
 
         try
@@ -41,6 +45,11 @@ internal sealed class ShimConfig
             ShimConfig config = JsonSerializer.Deserialize(File.ReadAllText(path), ShimConfigJson.Default.ShimConfig)
                                 ?? new ShimConfig();
             config.SourcePath = Path.GetFullPath(path);
+            if (config.IoOpenTimeoutSeconds is { } seconds && !(seconds > 0 && seconds <= 3600))
+            {
+                throw new InvalidDataException($"shim config {path}: ioOpenTimeoutSeconds must be between 0 and 3600, not {seconds}");
+            }
+
             return config;
         }
         catch (JsonException ex)

@@ -353,6 +353,11 @@ internal sealed class TaskTable
         RequireCapability(TaskCapabilities.Pause, "pause");
         ContainerTask container = Get(id);
         RequireRunning(container);
+        if (container.Paused)
+        {
+            throw new FailedPreconditionException($"task {id} is already paused");
+        }
+
         await container.Runtime.PauseAsync(cancellationToken).ConfigureAwait(false);
         container.Paused = true;
         _events.Publish(EventTopics.Paused, new TaskPaused { ContainerId = id });
@@ -382,10 +387,8 @@ internal sealed class TaskTable
 
     public ContainerTask Get(string id)
     {
-        if (string.IsNullOrEmpty(id))
-        {
-            throw new InvalidArgumentException("container id must not be empty");
-        }
+        // Judged like a Create's id: nothing odd (or megabytes long) reaches the log or the answer.
+        Identifiers.Validate(id, "container id");
 
         lock (_gate)
         {

@@ -20,6 +20,7 @@ internal sealed class FrameWriter
     private const int CoalesceLimit = 64 * 1024;
 
     private readonly Stream _stream;
+    private long _queuedBytes; // Interlocked
     private readonly Channel<OutgoingFrame> _queue = Channel.CreateUnbounded<OutgoingFrame>(
         new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
 
@@ -55,14 +56,20 @@ internal sealed class FrameWriter
         return new PreparedFrame(buffer, FrameHeader.Size + size);
     }
 
+    /// <summary>Bytes queued and not yet written: what a peer that does not read makes grow.</summary>
+    public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
+
     /// <summary>Stamps <paramref name="streamId"/> on a prepared frame and queues it; false when the writer has stopped.</summary>
     public bool TryEnqueue(PreparedFrame frame, uint streamId)
     {
         FrameHeader.WriteStreamId(frame.Buffer, streamId);
+        Interlocked.Add(ref _queuedBytes, frame.Length);
         if (_queue.Writer.TryWrite(new OutgoingFrame(frame.Buffer, frame.Length)))
         {
             return true;
         }
+
+        Interlocked.Add(ref _queuedBytes, -frame.Length);
 
         ArrayPool<byte>.Shared.Return(frame.Buffer);
         return false;
@@ -104,6 +111,7 @@ internal sealed class FrameWriter
                     }
                     finally
                     {
+                        Interlocked.Add(ref _queuedBytes, -frame.Length);
                         ArrayPool<byte>.Shared.Return(frame.Buffer);
                     }
                 }

@@ -73,6 +73,7 @@ internal sealed class ServerConnection
         {
             while (true)
             {
+                await WaitForRoomAsync().ConfigureAwait(false);
                 using Frame? frame = await _reader.ReadAsync(_closed.Token).ConfigureAwait(false);
                 if (frame is null)
                 {
@@ -94,6 +95,31 @@ internal sealed class ServerConnection
         {
             await CloseAsync().ConfigureAwait(false);
             TtrpcLog.ConnectionClosed(_logger, _peer);
+        }
+    }
+
+    // Backpressure: a peer that sends calls but does not read the answers (or floods us with
+    // calls) must not grow our memory without bound. Past these limits we stop reading its
+    // requests until answers have gone out; its own writes then block in the kernel.
+    private const int MaxActiveCalls = 256;
+    private const long MaxQueuedResponseBytes = 16L << 20;
+
+    private async ValueTask WaitForRoomAsync()
+    {
+        while (ActiveCalls >= MaxActiveCalls || _writer.QueuedBytes >= MaxQueuedResponseBytes)
+        {
+            await Task.Delay(5, _closed.Token).ConfigureAwait(false);
+        }
+    }
+
+    private int ActiveCalls
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _active;
+            }
         }
     }
 

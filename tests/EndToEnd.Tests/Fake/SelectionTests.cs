@@ -66,6 +66,28 @@ public sealed class SelectionTests(ContainerdFixture fixture) : IDisposable
         Assert.DoesNotContain("   at ", run.Stderr, StringComparison.Ordinal); // no stack trace
         // containerd runs the shim's delete after a failed start; nothing may stay once it is done.
         await Poll.UntilAsync(() => Posix.ProcessesMatching($"-id {id} ").Count == 0, "a shim process was left behind");
+        string socket = CtrRunTests.ShimSocketPath(containerd, Ns, id);
+        Assert.False(File.Exists(socket), "socket left behind");
+        Assert.False(File.Exists(socket + ".lock"), "group lock left behind");
+        await containerd.CtrAsync(Ns, ["container", "rm", id], cancellationToken: CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task A_runtime_config_path_that_does_not_exist_fails_run_naming_it()
+    {
+        LocalContainerd containerd = await fixture.RequireAsync(Ns);
+        string id = $"nocfg-{Guid.NewGuid():N}"[..14];
+        string missing = Path.Combine(_directory, "missing.json");
+
+        CommandResult run = await containerd.CtrAsync(
+            Ns,
+            ["run", "--rm", "--runtime", Generic, "--runtime-config-path", missing, "--annotation", "io.pluggableshim.plugin=fake",
+             LocalContainerd.ImageReference, id, "true"],
+            cancellationToken: Token);
+
+        Assert.NotEqual(0, run.ExitCode);
+        Assert.Contains(missing, run.Stderr, StringComparison.Ordinal);
+        Assert.Contains("does not exist", run.Stderr, StringComparison.Ordinal);
         await containerd.CtrAsync(Ns, ["container", "rm", id], cancellationToken: CancellationToken.None);
     }
 
