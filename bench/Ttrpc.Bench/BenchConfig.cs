@@ -13,18 +13,26 @@ namespace PluggableShim.Ttrpc.Bench;
 
 /// <summary>
 /// One short job so that a full run takes a few minutes on a 2-core machine: one process,
-/// three warm-up and ten measured iterations of about half a second each.
+/// three warm-up and fifteen measured iterations of about half a second each. Reports land in
+/// bench/Ttrpc.Bench/BenchmarkDotNet.Artifacts rather than in the repository root.
 /// </summary>
 internal static class BenchConfig
 {
+    private static readonly string? ProjectFile = typeof(BenchConfig).Assembly
+        .GetCustomAttributes<AssemblyMetadataAttribute>()
+        .FirstOrDefault(a => a.Key == "BenchProjectFile")?.Value;
+
     public static IConfig Create() => DefaultConfig.Instance
+        .WithArtifactsPath(ProjectFile is null
+            ? DefaultConfig.Instance.ArtifactsPath
+            : Path.Combine(Path.GetDirectoryName(ProjectFile)!, "BenchmarkDotNet.Artifacts"))
         .AddJob(Job.Default
-            .WithId("Short10")
+            .WithId("Short")
             .WithLaunchCount(1)
             .WithWarmupCount(3)
-            .WithIterationCount(10)
+            .WithIterationCount(15)
             .WithToolchain(ThisProjectToolchain.Instance))
-        .AddColumn(StatisticColumn.OperationsPerSecond);
+        .AddColumn(StatisticColumn.Median, StatisticColumn.OperationsPerSecond);
 
     /// <summary>
     /// The standard out-of-process .NET toolchain, except that the generated runner references
@@ -48,14 +56,11 @@ internal static class BenchConfig
         private sealed class ProjectGenerator() : CsProjGenerator(
             "net10.0", cliPath: null!, packagesPath: null!, runtimeFrameworkVersion: null!)
         {
-            protected override FileInfo GetProjectFilePath(Type benchmarkTarget, ILogger logger)
-            {
-                string? path = benchmarkTarget.Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-                    .FirstOrDefault(a => a.Key == "BenchProjectFile")?.Value;
-                return path is not null && File.Exists(path)
-                    ? new FileInfo(path)
+            // A binary moved away from its sources falls back to BenchmarkDotNet's own search.
+            protected override FileInfo GetProjectFilePath(Type benchmarkTarget, ILogger logger) =>
+                ProjectFile is not null && File.Exists(ProjectFile)
+                    ? new FileInfo(ProjectFile)
                     : base.GetProjectFilePath(benchmarkTarget, logger);
-            }
         }
     }
 }
