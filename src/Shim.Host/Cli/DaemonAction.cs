@@ -217,13 +217,13 @@ internal static class DaemonAction
 
 internal static partial class DaemonLog
 {
-    [LoggerMessage(1, LogLevel.Information, "shim serving {ContainerId} with plugin {Plugin} {PluginVersion} (pid {ShimPid})",
+    [LoggerMessage(600, LogLevel.Information, "shim serving {ContainerId} with plugin {Plugin} {PluginVersion} (pid {ShimPid})",
         EventName = "Serving")]
     public static partial void Serving(ILogger logger, string containerId, string plugin, string pluginVersion, int shimPid);
 
-    [LoggerMessage(2, LogLevel.Information, "shim exiting: {Reason}", EventName = "Exiting")]
+    [LoggerMessage(601, LogLevel.Information, "shim exiting: {Reason}", EventName = "Exiting")]
     public static partial void Exiting(ILogger logger, string reason);
 
-    [LoggerMessage(3, LogLevel.Error, "shim failed to start: {Message}", EventName = "StartFailed")]
+    [LoggerMessage(602, LogLevel.Error, "shim failed to start: {Message}", EventName = "StartFailed")]
     public static partial void StartFailed(ILogger logger, string message, Exception exception);
 }

@@ -73,6 +73,12 @@ internal sealed class GroupLock : IDisposable
                     Native.Close(fd);
                 }
             }
+
+            // We locked a file deleted meanwhile: try the one at the path now, within the same bound.
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"lock {path} kept being replaced for {timeout.TotalSeconds:0} s");
+            }
         }
     }
 

@@ -19,11 +19,13 @@ namespace PluggableShim.Host.IO;
 /// ends are opened in Create (<see cref="OpenAsync"/>) and a client that never opens its end
 /// fails Create after a bounded wait instead of hanging it; a logging program is started and
 /// awaited there too, for the same reason. Each stream gets its own relay thread; FIFO waits
-/// poll in short slices so disposal always ends them.
+/// wake on cancellation, so disposal always ends them.
 ///
-/// Output relays run until the process's pipe reports end of stream, even when the target has
-/// gone (the data is then dropped) — a process must never block on a full pipe because nobody
-/// reads. At that end both sides of the copy close: the process's pipe, and our writing end
+/// Output relays run until the process's pipe reports end of stream. A target that fails (a
+/// logging program that died, a full disk) is dropped and the relay keeps reading, so the process
+/// never blocks because of it. A FIFO whose client went away does not fail: our keep-alive reader
+/// holds it open (so a reconnecting client finds the stream), and when it fills, the relay — and
+/// then the process — waits, as with containerd's own shim, until Delete ends the relay. At that end both sides of the copy close: the process's pipe, and our writing end
 /// (a shared file closes when its second stream ends), so a client or logging program sees EOF
 /// as soon as the output is over. <see cref="OutputDrained"/> completes after that, and after a
 /// logging program has exited, so the exit is published once the output is out, and logged.

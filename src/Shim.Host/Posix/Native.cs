@@ -43,6 +43,12 @@ internal static unsafe partial class Native
     public const int SigInfoPidOffset = 16;    // si_pid, on 64-bit Linux
     public const int SigInfoStatusOffset = 24; // si_status
 
+    public const int EfdCloExec = 0x80000;
+    public const int EfdNonBlock = 0x800;
+
+    [LibraryImport("libc", EntryPoint = "eventfd", SetLastError = true)]
+    public static partial int EventFd(uint initialValue, int flags);
+
     public const int LockEx = 2;
     public const int LockNb = 4;
     public const int EWouldBlock = EAgain;

@@ -359,6 +359,12 @@ internal sealed class TaskTable
         }
 
         await container.Runtime.PauseAsync(cancellationToken).ConfigureAwait(false);
+        if (container.Init.State != ProcessState.Running)
+        {
+            // It ended meanwhile: its exit is (or will be) published; a /tasks/paused after it would lie.
+            throw new FailedPreconditionException($"task {id} exited while being paused");
+        }
+
         container.Paused = true;
         _events.Publish(EventTopics.Paused, new TaskPaused { ContainerId = id });
     }

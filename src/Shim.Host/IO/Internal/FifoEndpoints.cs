@@ -209,49 +209,75 @@ internal static class FifoEndpoints
         }
     }
 
-    // Returns false when the descriptor reports hang-up with nothing left to read.
+    // Returns false when the descriptor reports hang-up with nothing left to read. Cancellation
+    // wakes the wait at once: an eventfd polled beside the FIFO is signalled by the token (the
+    // slice bound stays as a fallback should it ever be missed).
     private static unsafe bool WaitFor(FileDescriptor fd, short events, CancellationToken cancellationToken)
     {
-        while (true)
+        int wake = cancellationToken.CanBeCanceled ? Native.EventFd(0, Native.EfdCloExec | Native.EfdNonBlock) : -1;
+        CancellationTokenRegistration registration = wake >= 0
+            ? cancellationToken.UnsafeRegister(static state => Signal((int)state!), wake)
+            : default;
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var poll = new Native.PollFd { Fd = fd.Fd, Events = events };
-            int ready = Native.Poll(&poll, 1, Slice);
-            if (ready < 0)
+            Native.PollFd* polls = stackalloc Native.PollFd[2];
+            while (true)
             {
-                int errno = Native.LastError;
-                if (errno == Native.EIntr)
+                cancellationToken.ThrowIfCancellationRequested();
+                polls[0] = new Native.PollFd { Fd = fd.Fd, Events = events };
+                polls[1] = new Native.PollFd { Fd = wake, Events = Native.PollIn };
+                int ready = Native.Poll(polls, wake >= 0 ? 2u : 1u, Slice);
+                if (ready < 0)
                 {
-                    continue;
+                    int errno = Native.LastError;
+                    if (errno == Native.EIntr)
+                    {
+                        continue;
+                    }
+
+                    throw new IOException($"poll on FIFO: {Native.Describe(errno)}");
                 }
 
-                throw new IOException($"poll on FIFO: {Native.Describe(errno)}");
-            }
-
-            if (ready == 0)
-            {
-                continue;
-            }
-
-            if ((poll.Revents & events) != 0)
-            {
-                return true;
-            }
-
-            if ((poll.Revents & (Native.PollHup | Native.PollErr)) != 0)
-            {
-                if (events == Native.PollOut)
+                short revents = polls[0].Revents;
+                if (ready == 0 || revents == 0)
                 {
-                    throw new IOException("the reading end went away");
+                    continue; // timed out, or only the wake-up fired: the loop's check throws
                 }
 
-                return false;
-            }
+                if ((revents & events) != 0)
+                {
+                    return true;
+                }
 
-            if ((poll.Revents & Native.PollNval) != 0)
-            {
-                ObjectDisposedException.ThrowIf(true, fd);
+                if ((revents & (Native.PollHup | Native.PollErr)) != 0)
+                {
+                    if (events == Native.PollOut)
+                    {
+                        throw new IOException("the reading end went away");
+                    }
+
+                    return false;
+                }
+
+                if ((revents & Native.PollNval) != 0)
+                {
+                    ObjectDisposedException.ThrowIf(true, fd);
+                }
             }
         }
+        finally
+        {
+            registration.Dispose(); // waits for a running callback, so the eventfd outlives it
+            if (wake >= 0)
+            {
+                Native.Close(wake);
+            }
+        }
+    }
+
+    private static unsafe void Signal(int eventFd)
+    {
+        ulong one = 1;
+        _ = Native.Write(eventFd, (byte*)&one, sizeof(ulong));
     }
 }
