@@ -29,7 +29,7 @@ internal static class Program
             return args.Action switch
             {
                 "start" => await StartAction.RunAsync(args, Console.OpenStandardInput(), Console.Out).ConfigureAwait(false),
-                "delete" => DeleteAction.Run(args, Console.OpenStandardOutput()),
+                "delete" => DeleteAction.Run(args, Console.OpenStandardOutput(), Console.Error),
 #if LAUNCHER
                 // The native launcher has no runtime to host plugins in: the daemon is its own binary.
                 "daemon" => Usage($"the daemon is {StartAction.DaemonBinary}, beside this launcher"),

@@ -16,7 +16,7 @@ internal static class DeleteAction
 {
     public const int KilledStatus = 128 + 9;
 
-    public static int Run(ShimArguments args, Stream stdout)
+    public static int Run(ShimArguments args, Stream stdout, TextWriter? diagnostics = null)
     {
         Identifiers.Validate(args.Id, "container id");
         Identifiers.ValidateNamespace(args.Namespace);
@@ -26,12 +26,18 @@ internal static class DeleteAction
         // A pod's containers share their sandbox's daemon; its spec says which.
         string group = GroupOf(bundle, args.Id);
         string socket = ShimSocket.PathFor(args.Address, args.Namespace, group);
-        if (!ShimSocket.Answers(socket))
+        if (ShimSocket.Answers(socket))
+        {
+            // containerd shows this among its "cleanup warnings".
+            diagnostics?.WriteLine($"delete {args.Id}: the shim at {socket} still serves; it owns the task's processes");
+        }
+        else
         {
             if (Directory.Exists(bundle) && BundleRecord.LiveInit(bundle) is { } orphan)
             {
                 pid = orphan;
                 Native.Kill(orphan, 9);
+                diagnostics?.WriteLine($"delete {args.Id}: killed init process {orphan} left by a dead shim");
             }
 
             // Under the group lock: a start may be bringing up a new daemon at this path.

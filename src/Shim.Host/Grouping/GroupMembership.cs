@@ -32,6 +32,7 @@ internal sealed class GroupMembership : IDisposable
     private readonly string _plugin;
     private readonly BundleLogSinks? _logs;
     private readonly Lock _gate = new();
+    private readonly SemaphoreSlim _exitGate = new(1, 1);
 
     // Guarded by _gate.
     private readonly HashSet<string> _tasks = new(StringComparer.Ordinal);
@@ -178,9 +179,20 @@ internal sealed class GroupMembership : IDisposable
 
     private async Task ExitAsync(string reason, bool force)
     {
+        // One exit decision at a time: two Shutdowns of a pod arrive together, and a second
+        // decision taking the lock after the first deleted it would create a lock file nobody removes.
+        await _exitGate.WaitAsync().ConfigureAwait(false);
         GroupLock? held = null;
         try
         {
+            lock (_gate)
+            {
+                if (_exiting)
+                {
+                    return;
+                }
+            }
+
             if (_socketPath is not null)
             {
                 try
@@ -219,6 +231,7 @@ internal sealed class GroupMembership : IDisposable
         finally
         {
             held?.Dispose();
+            _exitGate.Release();
         }
 
         _lifetime.RequestExit(reason);

@@ -86,7 +86,10 @@ public sealed class GroupingTests(ContainerdFixture fixture) : IDisposable
                 Assert.Equal("137", exit.Property("exit_status"));
             }
 
-            await Poll.UntilAsync(() => pids.All(p => !Posix.IsAlive(p)), "a member's process outlived its dead shim");
+            await Poll.UntilAsync(
+                () => pids.All(p => !Posix.IsAlive(p)),
+                "a member's process outlived its dead shim; containerd's log says:\n" + string.Join('\n',
+                    File.ReadLines(containerd.LogPath).Where(l => l.Contains(sandbox, StringComparison.Ordinal)).TakeLast(20)));
             string socket = CtrRunTests.ShimSocketPath(containerd, Ns, _pod);
             await Poll.UntilAsync(() => !File.Exists(socket), "the dead daemon's socket was left behind");
         }
