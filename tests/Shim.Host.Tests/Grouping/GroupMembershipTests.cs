@@ -98,6 +98,22 @@ public sealed class GroupMembershipTests : IDisposable
     }
 
     [Fact]
+    public async Task Two_shutdowns_at_once_leave_neither_socket_nor_lock_behind()
+    {
+        string socket = Path.Combine(_directory, "shim.sock");
+        await File.WriteAllTextAsync(socket, "", TestContext.Current.CancellationToken);
+        using GroupMembership membership = Create(socket);
+
+        membership.ShutdownRequested("a");
+        membership.ShutdownRequested("b");
+        await _lifetime.ExitRequested.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        await Task.Delay(300, TestContext.Current.CancellationToken); // the second decision runs to its end
+
+        Assert.False(File.Exists(socket));
+        Assert.False(File.Exists(GroupLock.PathFor(socket)), "the second exit decision re-created the lock file");
+    }
+
+    [Fact]
     public async Task The_daemon_does_not_decide_to_exit_while_a_start_holds_the_group_lock()
     {
         string socket = Path.Combine(_directory, "shim.sock");
