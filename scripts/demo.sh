@@ -72,12 +72,13 @@ ctr task rm web; ctr container rm web
 
 step "a pod: two containers with the same io.kubernetes.cri.sandbox-id share one shim daemon"
 pod=--annotation=io.kubernetes.cri.sandbox-id=pod1
+stopped() { for _ in $(seq 100); do ctr task ls | grep -q "^$1 .*STOPPED" && return; sleep 0.1; done; }
 ctr run -d --runtime $rt $pod $img pod1 sleep 300
 ctr run -d --runtime $rt $pod $img pod1-app sh -c 'while :; do sleep 1; done'
-echo "daemons serving pod1: $(pgrep -fc -- "-group pod1 .*daemon")"
-ctr task kill --signal SIGKILL pod1; sleep 0.5; ctr task rm pod1; ctr container rm pod1
+echo "shim daemons serving pod1: $(pgrep -fc -- "-address $work/containerd.sock .*-group pod1 .*daemon")"
+ctr task kill --all --signal SIGKILL pod1; stopped pod1; ctr task rm pod1; ctr container rm pod1
 ctr task exec --exec-id after pod1-app echo "pod1-app still served after pod1 is gone"
-ctr task kill --signal SIGKILL pod1-app; sleep 0.5; ctr task rm pod1-app; ctr container rm pod1-app
+ctr task kill --all --signal SIGKILL pod1-app; stopped pod1-app; ctr task rm pod1-app; ctr container rm pod1-app
 
 step "the shim's log lines, as containerd recorded them"
 grep -E 'shim serving|joined|exited with status|shim exiting' "$work/containerd.log" | sed -E 's/^time="[^"]+" //' | cut -c1-150 | head -16

@@ -45,7 +45,8 @@ internal static class Program
                                        or UnauthorizedAccessException or System.Net.Sockets.SocketException or TimeoutException)
         {
             // containerd shows start's combined output to the user: one line, no stack trace.
-            await Console.Error.WriteLineAsync($"{args.Action}: {ex.Message}").ConfigureAwait(false);
+            // No trailing newline: containerd appends ": exit status 1" to what we print.
+            await Console.Error.WriteAsync($"{args.Action}: {ex.Message.ReplaceLineEndings(" ").Trim()}").ConfigureAwait(false);
             return 1;
         }
     }

@@ -1,4 +1,7 @@
+using System.Net.Sockets;
 using Google.Protobuf;
+using Grpc.Core;
+using PluggableShim.Ttrpc;
 using Google.Protobuf.WellKnownTypes;
 using PluggableShim.Contracts.Task;
 using PluggableShim.Host.Grouping;
@@ -15,6 +18,7 @@ namespace PluggableShim.Host.Cli;
 internal static class DeleteAction
 {
     public const int KilledStatus = 128 + 9;
+    private static readonly TimeSpan ServeCheckTimeout = TimeSpan.FromSeconds(5);
 
     public static int Run(ShimArguments args, Stream stdout, TextWriter? diagnostics = null)
     {
@@ -26,7 +30,7 @@ internal static class DeleteAction
         // A pod's containers share their sandbox's daemon; its spec says which.
         string group = GroupOf(bundle, args.Id);
         string socket = ShimSocket.PathFor(args.Address, args.Namespace, group);
-        if (ShimSocket.Answers(socket))
+        if (DaemonServes(socket, args.Id))
         {
             // containerd shows this among its "cleanup warnings".
             diagnostics?.WriteLine($"delete {args.Id}: the shim at {socket} still serves; it owns the task's processes");
@@ -43,7 +47,7 @@ internal static class DeleteAction
             // Under the group lock: a start may be bringing up a new daemon at this path.
             using (GroupLock held = GroupLock.AcquireAsync(GroupLock.PathFor(socket), TimeSpan.FromSeconds(10)).GetAwaiter().GetResult())
             {
-                if (!ShimSocket.Answers(socket))
+                if (!DaemonServes(socket, args.Id))
                 {
                     File.Delete(socket);
                     held.DeleteFile();
@@ -60,6 +64,32 @@ internal static class DeleteAction
         response.WriteTo(stdout);
         stdout.Flush();
         return 0;
+    }
+
+    // containerd runs delete the moment its connection to a dead daemon drops, when the dying
+    // process may still hold its listening socket: accepting is not serving. Only an answer is.
+    private static bool DaemonServes(string socket, string id)
+    {
+        if (!ShimSocket.Answers(socket))
+        {
+            return false;
+        }
+
+        try
+        {
+            return System.Threading.Tasks.Task.Run(async () =>
+            {
+                TtrpcClient client = await TtrpcClient.ConnectAsync("unix://" + socket).ConfigureAwait(false);
+                await using System.Runtime.CompilerServices.ConfiguredAsyncDisposable dispose = client.ConfigureAwait(false);
+                await new Contracts.Task.Task.TaskClient(client).ConnectAsync(
+                    new ConnectRequest { Id = id }, deadline: DateTime.UtcNow + ServeCheckTimeout).ConfigureAwait(false);
+                return true;
+            }).GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (ex is RpcException or SocketException or IOException)
+        {
+            return false;
+        }
     }
 
     // delete must succeed for whatever is left of a bundle: a spec it cannot read names no group.
