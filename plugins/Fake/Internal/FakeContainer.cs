@@ -135,6 +135,18 @@ internal sealed class FakeContainer : IRuntimeContainer
         {
             ProcessTree.Signal(pid, signal);
         }
+
+        // And the processes' groups: descendants that left the tree (re-parented) are still there.
+        FakeProcess[] processes;
+        lock (_gate)
+        {
+            processes = [_init, .. _execs];
+        }
+
+        foreach (FakeProcess process in processes)
+        {
+            process.SignalGroupQuietly(signal);
+        }
     }
 
     /// <summary>A process of this container was "killed for lack of memory" by an injected fault.</summary>

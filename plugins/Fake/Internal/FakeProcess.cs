@@ -29,6 +29,7 @@ internal sealed class FakeProcess : IRuntimeProcess
     private readonly ProcessSpec _spec;
     private readonly FakeContainer _owner;
     private readonly string _execId;
+    private bool _leadsGroup; // guarded by _gate: started through setsid, so its pid is its group's
     private readonly ProcessFaults _faults;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -170,7 +171,10 @@ internal sealed class FakeProcess : IRuntimeProcess
 
     private StartedProcess Spawn(string executable)
     {
-        var info = new ProcessStartInfo(executable)
+        // Through setsid where we can: the process and everything it forks form a group we can
+        // end as one, as a PID namespace ends with its init (see ProcessTree.SessionLauncher).
+        string? launcher = ProcessTree.SessionLauncher;
+        var info = new ProcessStartInfo(launcher ?? executable)
         {
             WorkingDirectory = _spec.Cwd,
             UseShellExecute = false,
@@ -178,6 +182,11 @@ internal sealed class FakeProcess : IRuntimeProcess
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        if (launcher is not null)
+        {
+            info.ArgumentList.Add(executable);
+        }
+
         foreach (string argument in _spec.Args.Skip(1))
         {
             info.ArgumentList.Add(argument);
@@ -214,6 +223,7 @@ internal sealed class FakeProcess : IRuntimeProcess
 
             _process = process;
             _pid = process.Id;
+            _leadsGroup = launcher is not null;
         }
 
         // Everything is read off the Process before the watcher runs: it may see the exit at once.
@@ -274,6 +284,42 @@ internal sealed class FakeProcess : IRuntimeProcess
         {
             ProcessTree.Signal(pid, SigKill);
         }
+
+        KillGroup();
+    }
+
+    /// <summary>Ends whatever is left of the process's group (re-parented descendants included).</summary>
+    public void KillGroup()
+    {
+        int pid;
+        lock (_gate)
+        {
+            if (!_leadsGroup)
+            {
+                return;
+            }
+
+            pid = _pid;
+        }
+
+        ProcessTree.SignalGroup(pid, SigKill);
+    }
+
+    /// <summary>Signals the process's group, if it leads one; whatever is no longer there is skipped.</summary>
+    public void SignalGroupQuietly(int signal)
+    {
+        int pid;
+        lock (_gate)
+        {
+            if (!_leadsGroup)
+            {
+                return;
+            }
+
+            pid = _pid;
+        }
+
+        ProcessTree.SignalGroup(pid, signal);
     }
 
     private async Task WatchAsync(Process process)
@@ -303,6 +349,13 @@ internal sealed class FakeProcess : IRuntimeProcess
             Ending.ExitAfter => _faults.ExitCode ?? 0,
             _ => _faults.ExitCode ?? status,
         };
+        if (_execId.Length == 0)
+        {
+            // A container's init died: so does everything it started, as in a PID namespace.
+            // Its exit is then reported once the output they held is closed, not seconds later.
+            KillGroup();
+        }
+
         _exited.TrySetResult(new ProcessExit(status, _time.GetUtcNow()));
         await _ended.CancelAsync().ConfigureAwait(false);
 

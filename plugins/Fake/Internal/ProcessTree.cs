@@ -35,6 +35,17 @@ internal static partial class ProcessTree
     /// <summary>Sends a signal; false when the process no longer exists.</summary>
     public static bool Signal(int pid, int signal) => Kill(pid, signal) == 0;
 
+    /// <summary>Signals every process of the process group <paramref name="pgid"/>; false when none is left.</summary>
+    public static bool SignalGroup(int pgid, int signal) => pgid > 1 && Kill(-pgid, signal) == 0;
+
+    /// <summary>
+    /// Where a new session is available (Linux: util-linux's setsid, which execs in place, so the
+    /// pid is the program's), a process started through it leads its own process group: all it
+    /// forks stays in that group even when re-parented, and can be signalled as one.
+    /// </summary>
+    public static string? SessionLauncher { get; } =
+        OperatingSystem.IsLinux() && File.Exists("/usr/bin/setsid") ? "/usr/bin/setsid" : null;
+
     public static bool Exists(int pid) => Kill(pid, 0) == 0 || Marshal.GetLastPInvokeError() != 3 /* ESRCH */;
 
     private static Dictionary<int, List<int>> ChildrenByParent()

@@ -40,7 +40,14 @@ internal static class DeleteAction
             if (Directory.Exists(bundle) && BundleRecord.LiveInit(bundle) is { } orphan)
             {
                 pid = orphan;
+                bool leadsGroup = BundleRecord.LeadsGroup(orphan); // asked before it dies
                 Native.Kill(orphan, 9);
+                if (leadsGroup)
+                {
+                    // Its whole process group goes too (the Fake plugin starts inits as group leaders).
+                    Native.Kill(-orphan, 9);
+                }
+
                 diagnostics?.WriteLine($"delete {args.Id}: killed init process {orphan} left by a dead shim");
             }
 

@@ -41,6 +41,21 @@ internal static class BundleRecord
         return StartTime(pid) == parts[1] ? pid : null;
     }
 
+    /// <summary>Whether the process leads its own process group (its pgid is its pid).</summary>
+    public static bool LeadsGroup(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return fields.Length > 2 && fields[2] == pid.ToString(CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     // Field 22 of /proc/PID/stat, counted after the parenthesised command name.
     private static string? StartTime(int pid)
     {

@@ -147,6 +147,67 @@ public sealed class CtrRunTests(ContainerdFixture fixture)
     }
 
     [Fact]
+    public async Task Killing_the_init_ends_what_it_started_and_its_exit_comes_at_once()
+    {
+        LocalContainerd containerd = await fixture.RequireAsync(Ns);
+        string id = NewId("pidns");
+        int stem = Random.Shared.Next(5000, 6000); // the processes sleep STEM1, STEM2, STEM3 seconds
+        string mark = $"sleep {stem}";
+        // A background child, and a double-forked one that is re-parented away from the tree.
+        (await containerd.CtrAsync(
+            Ns, ["run", "-d", "--runtime", fixture.FakeShim, s_image, id, "sh", "-c", $"sleep {stem}1 & (sleep {stem}2 &); sleep {stem}3"],
+            cancellationToken: Token)).EnsureSuccess();
+        try
+        {
+            await Poll.UntilAsync(() => Posix.ProcessesMatching(mark).Count >= 3, "the container's processes did not start");
+
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            (await containerd.CtrAsync(Ns, ["task", "kill", "--signal", "SIGKILL", id], cancellationToken: Token)).EnsureSuccess();
+            await containerd.Events.WaitForAsync(
+                e => e.Namespace == Ns && e.Topic == "/tasks/exit" && e.ContainerId == id && e.Property("id") == id,
+                TimeSpan.FromSeconds(20), Token);
+
+            // As in a PID namespace: the init's death takes the rest with it, and nothing holds the
+            // output open, so the exit is not held back by the 5 s drain bound.
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(4), $"exit reported after {watch.Elapsed.TotalSeconds:0.0} s");
+            await Poll.UntilAsync(() => Posix.ProcessesMatching(mark).Count == 0, "a process of the container outlived its init");
+        }
+        finally
+        {
+            await containerd.CtrAsync(Ns, ["task", "rm", "-f", id], cancellationToken: CancellationToken.None);
+            await containerd.CtrAsync(Ns, ["container", "rm", id], cancellationToken: CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public async Task After_the_daemon_is_killed_delete_ends_every_process_of_the_container()
+    {
+        LocalContainerd containerd = await fixture.RequireAsync(Ns);
+        string id = NewId("orphans");
+        int stem = Random.Shared.Next(6000, 7000); // the processes sleep STEM1, STEM2, STEM3 seconds
+        string mark = $"sleep {stem}";
+        (await containerd.CtrAsync(
+            Ns, ["run", "-d", "--runtime", fixture.FakeShim, s_image, id, "sh", "-c", $"sleep {stem}1 & (sleep {stem}2 &); sleep {stem}3"],
+            cancellationToken: Token)).EnsureSuccess();
+        try
+        {
+            await Poll.UntilAsync(() => Posix.ProcessesMatching(mark).Count >= 3, "the container's processes did not start");
+            int daemon = Assert.Single(Posix.ProcessesMatching($"-id {id} ").Intersect(Posix.ProcessesMatching(" daemon")));
+
+            Assert.Equal(0, Posix.Kill(daemon, 9));
+
+            await containerd.Events.WaitForAsync(
+                e => e.Namespace == Ns && e.Topic == "/tasks/exit" && e.ContainerId == id, TimeSpan.FromSeconds(30), Token);
+            await Poll.UntilAsync(() => Posix.ProcessesMatching(mark).Count == 0, "a process outlived its dead shim");
+        }
+        finally
+        {
+            await containerd.CtrAsync(Ns, ["task", "rm", "-f", id], cancellationToken: CancellationToken.None);
+            await containerd.CtrAsync(Ns, ["container", "rm", id], cancellationToken: CancellationToken.None);
+        }
+    }
+
+    [Fact]
     public async Task Nothing_is_left_behind_after_run_rm()
     {
         LocalContainerd containerd = await fixture.RequireAsync(Ns);
