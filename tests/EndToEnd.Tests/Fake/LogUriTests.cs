@@ -134,9 +134,11 @@ public sealed class LogUriTests(ContainerdFixture fixture) : IDisposable
     public async Task A_logging_program_that_exits_early_fails_run_and_leaves_nothing_running()
     {
         LocalContainerd containerd = await fixture.RequireAsync(Ns);
-        string logger = Script("early.sh", """
+        // A duration no other test (in any test process running meanwhile) uses.
+        int seconds = Random.Shared.Next(40000, 49999);
+        string logger = Script("early.sh", $$"""
             echo $$ > "$D/pid"
-            sleep 300 &
+            sleep {{seconds}} &
             exit 9
             """);
         string id = NewId("early");
@@ -146,7 +148,7 @@ public sealed class LogUriTests(ContainerdFixture fixture) : IDisposable
         Assert.NotEqual(0, run.ExitCode);
         Assert.Contains($"logging program {logger} exited with status 9 before it was ready", run.Stderr, StringComparison.Ordinal);
         Assert.False(Posix.IsAlive(ReadPid()));
-        await Poll.UntilAsync(() => Posix.ProcessesMatching("sleep 300").Count == 0, "the logger's child still runs");
+        await Poll.UntilAsync(() => Posix.ProcessesMatching($"sleep {seconds}").Count == 0, "the logger's child still runs");
         await Poll.UntilAsync(() => Posix.ProcessesMatching($"-id {id} ").Count == 0, "shim process still running");
     }
 
