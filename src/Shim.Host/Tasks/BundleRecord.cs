@@ -42,28 +42,22 @@ internal static class BundleRecord
     }
 
     /// <summary>Whether the process leads its own process group (its pgid is its pid).</summary>
-    public static bool LeadsGroup(int pid)
-    {
-        try
-        {
-            string stat = File.ReadAllText($"/proc/{pid}/stat");
-            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return fields.Length > 2 && fields[2] == pid.ToString(CultureInfo.InvariantCulture);
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-    }
+    public static bool LeadsGroup(int pid) => StatField(pid, PgrpField) == pid.ToString(CultureInfo.InvariantCulture);
 
-    // Field 22 of /proc/PID/stat, counted after the parenthesised command name.
-    private static string? StartTime(int pid)
+    private static string? StartTime(int pid) => StatField(pid, StartTimeField);
+
+    // Fields of /proc/PID/stat counted after the parenthesised command name (which may hold
+    // spaces): 0 is the state, so the pgrp (field 5) is 2 and the start time (field 22) is 19.
+    private const int PgrpField = 2;
+    private const int StartTimeField = 19;
+
+    private static string? StatField(int pid, int index)
     {
         try
         {
             string stat = File.ReadAllText($"/proc/{pid}/stat");
             string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return fields.Length > 19 ? fields[19] : null;
+            return fields.Length > index ? fields[index] : null;
         }
         catch (IOException)
         {

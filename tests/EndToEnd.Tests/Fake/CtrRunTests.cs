@@ -111,8 +111,7 @@ public sealed class CtrRunTests(ContainerdFixture fixture)
         }
         finally
         {
-            await containerd.CtrAsync(Ns, ["task", "rm", "-f", id], cancellationToken: CancellationToken.None);
-            await containerd.CtrAsync(Ns, ["container", "rm", id], cancellationToken: CancellationToken.None);
+            await RemoveQuietlyAsync(containerd, id);
         }
     }
 
@@ -151,15 +150,9 @@ public sealed class CtrRunTests(ContainerdFixture fixture)
     {
         LocalContainerd containerd = await fixture.RequireAsync(Ns);
         string id = NewId("pidns");
-        int stem = Random.Shared.Next(5000, 6000); // the processes sleep STEM1, STEM2, STEM3 seconds
-        string mark = $"sleep {stem}";
-        // A background child, and a double-forked one that is re-parented away from the tree.
-        (await containerd.CtrAsync(
-            Ns, ["run", "-d", "--runtime", fixture.FakeShim, s_image, id, "sh", "-c", $"sleep {stem}1 & (sleep {stem}2 &); sleep {stem}3"],
-            cancellationToken: Token)).EnsureSuccess();
+        string mark = await RunFamilyAsync(containerd, id);
         try
         {
-            await Poll.UntilAsync(() => Posix.ProcessesMatching(mark).Count >= 3, "the container's processes did not start");
 
             var watch = System.Diagnostics.Stopwatch.StartNew();
             (await containerd.CtrAsync(Ns, ["task", "kill", "--signal", "SIGKILL", id], cancellationToken: Token)).EnsureSuccess();
@@ -174,8 +167,7 @@ public sealed class CtrRunTests(ContainerdFixture fixture)
         }
         finally
         {
-            await containerd.CtrAsync(Ns, ["task", "rm", "-f", id], cancellationToken: CancellationToken.None);
-            await containerd.CtrAsync(Ns, ["container", "rm", id], cancellationToken: CancellationToken.None);
+            await RemoveQuietlyAsync(containerd, id);
         }
     }
 
@@ -184,14 +176,9 @@ public sealed class CtrRunTests(ContainerdFixture fixture)
     {
         LocalContainerd containerd = await fixture.RequireAsync(Ns);
         string id = NewId("orphans");
-        int stem = Random.Shared.Next(6000, 7000); // the processes sleep STEM1, STEM2, STEM3 seconds
-        string mark = $"sleep {stem}";
-        (await containerd.CtrAsync(
-            Ns, ["run", "-d", "--runtime", fixture.FakeShim, s_image, id, "sh", "-c", $"sleep {stem}1 & (sleep {stem}2 &); sleep {stem}3"],
-            cancellationToken: Token)).EnsureSuccess();
+        string mark = await RunFamilyAsync(containerd, id);
         try
         {
-            await Poll.UntilAsync(() => Posix.ProcessesMatching(mark).Count >= 3, "the container's processes did not start");
             int daemon = Assert.Single(Posix.ProcessesMatching($"-id {id} ").Intersect(Posix.ProcessesMatching(" daemon")));
 
             Assert.Equal(0, Posix.Kill(daemon, 9));
@@ -202,8 +189,7 @@ public sealed class CtrRunTests(ContainerdFixture fixture)
         }
         finally
         {
-            await containerd.CtrAsync(Ns, ["task", "rm", "-f", id], cancellationToken: CancellationToken.None);
-            await containerd.CtrAsync(Ns, ["container", "rm", id], cancellationToken: CancellationToken.None);
+            await RemoveQuietlyAsync(containerd, id);
         }
     }
 
@@ -224,6 +210,27 @@ public sealed class CtrRunTests(ContainerdFixture fixture)
         Assert.Empty(Directory.Exists("/run/containerd/fifo")
             ? Directory.EnumerateFiles("/run/containerd/fifo", id + "-*", SearchOption.AllDirectories)
             : []);
+    }
+
+    /// <summary>
+    /// Runs a detached task whose init has a background child and a double-forked one (re-parented
+    /// away from its tree); returns what their command lines share.
+    /// </summary>
+    private async Task<string> RunFamilyAsync(LocalContainerd containerd, string id)
+    {
+        int stem = Random.Shared.Next(5000, 7000); // the processes sleep STEM1, STEM2 and STEM3 seconds
+        (await containerd.CtrAsync(
+            Ns, ["run", "-d", "--runtime", fixture.FakeShim, s_image, id, "sh", "-c", $"sleep {stem}1 & (sleep {stem}2 &); sleep {stem}3"],
+            cancellationToken: Token)).EnsureSuccess();
+        string mark = $"sleep {stem}";
+        await Poll.UntilAsync(() => Posix.ProcessesMatching(mark).Count >= 3, "the container's processes did not start");
+        return mark;
+    }
+
+    private static async Task RemoveQuietlyAsync(LocalContainerd containerd, string id)
+    {
+        await containerd.CtrAsync(Ns, ["task", "rm", "-f", id], cancellationToken: CancellationToken.None);
+        await containerd.CtrAsync(Ns, ["container", "rm", id], cancellationToken: CancellationToken.None);
     }
 
     internal static string ShimSocketPath(LocalContainerd containerd, string ns, string id)
