@@ -341,13 +341,22 @@ public sealed class TtrpcClient : CallInvoker, IAsyncDisposable, IDisposable
         }
     }
 
+    private static readonly TimeSpan PipeWait = TimeSpan.FromSeconds(5);
+
     private static async Task<Stream> ConnectPipeAsync(string pipeName, CancellationToken cancellationToken)
     {
         var pipe = new NamedPipeClientStream(".", pipeName, PipeDirection.InOut, PipeOptions.Asynchronous);
         try
         {
-            await pipe.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            // .NET waits for a pipe that does not exist yet, or whose instances are all busy;
+            // bounded, so that dialling nothing fails as a Unix socket's connect does.
+            await pipe.ConnectAsync(PipeWait, cancellationToken).ConfigureAwait(false);
             return pipe;
+        }
+        catch (TimeoutException ex)
+        {
+            pipe.Dispose();
+            throw new IOException($"no server on pipe {pipeName} within {PipeWait.TotalSeconds:0} s", ex);
         }
         catch
         {

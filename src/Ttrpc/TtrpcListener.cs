@@ -48,14 +48,16 @@ public abstract class TtrpcListener : IAsyncDisposable
     }
 
     /// <summary>
-    /// Serves a named pipe. <paramref name="pipeName"/> may be given with or without
-    /// the <c>\\.\pipe\</c> prefix. On Windows the pipe is restricted to the current user
-    /// by the platform's default security; on other systems .NET emulates it with a socket.
+    /// Serves a named pipe. <paramref name="pipeName"/> may be given with or without the
+    /// <c>\\.\pipe\</c> prefix. The first instance is created here, so clients can connect
+    /// as soon as this returns, and one instance always waits while connections are served.
     /// </summary>
-    public static TtrpcListener ListenNamedPipe(string pipeName)
+    /// <param name="pipeName">The pipe's name.</param>
+    /// <param name="access">Who may connect; see <see cref="NamedPipeAccess"/>.</param>
+    public static TtrpcListener ListenNamedPipe(string pipeName, NamedPipeAccess access = NamedPipeAccess.CurrentUser)
     {
         ArgumentException.ThrowIfNullOrEmpty(pipeName);
-        return new NamedPipeListener(TtrpcAddress.StripPipePrefix(pipeName));
+        return new NamedPipeListener(TtrpcAddress.StripPipePrefix(pipeName), access);
     }
 
     internal abstract ValueTask<AcceptedConnection> AcceptAsync(CancellationToken cancellationToken);
@@ -106,43 +108,104 @@ public abstract class TtrpcListener : IAsyncDisposable
             peer is { } p ? $"unix:pid={p.Pid},uid={p.Uid}" : "unix";
     }
 
-    private sealed class NamedPipeListener(string pipeName) : TtrpcListener
+    /// <remarks>
+    /// A client finding no waiting instance fails or waits (Windows: the pipe does not exist, or
+    /// is busy), so the next instance is created before a connected one is handed to the server.
+    /// Disposal withdraws the pipe: connections already handed over keep working, no instance
+    /// waits for new ones, and <see cref="AcceptAsync"/> waits for the server's own cancellation
+    /// rather than fail. Off Windows, .NET's emulation keeps accepting into its socket's backlog
+    /// until the last instance closes; a successor's instance takes the name over at once.
+    /// </remarks>
+    private sealed class NamedPipeListener : TtrpcListener
     {
+        private readonly string _pipeName;
+        private readonly NamedPipeAccess _access;
         private readonly CancellationTokenSource _disposed = new();
+        private readonly Lock _gate = new();
 
-        public override string Address => @"\\.\pipe\" + pipeName;
+        // Guarded by _gate: the instance waiting for the next client, and whether we are withdrawn.
+        private NamedPipeServerStream? _waiting;
+        private bool _closed;
+
+        public NamedPipeListener(string pipeName, NamedPipeAccess access)
+        {
+            _pipeName = pipeName;
+            _access = access;
+            _waiting = NamedPipeInstances.Create(pipeName, access);
+        }
+
+        public override string Address => @"\\.\pipe\" + _pipeName;
 
         internal override async ValueTask<AcceptedConnection> AcceptAsync(CancellationToken cancellationToken)
         {
+            NamedPipeServerStream? pipe;
+            lock (_gate)
+            {
+                pipe = _closed ? null : _waiting ?? NamedPipeInstances.Create(_pipeName, _access);
+                _waiting = null;
+            }
+
+            if (pipe is null)
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+            }
+
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
-            var pipe = new NamedPipeServerStream(
-                pipeName,
-                PipeDirection.InOut,
-                NamedPipeServerStream.MaxAllowedServerInstances,
-                PipeTransmissionMode.Byte,
-                PipeOptions.Asynchronous | CurrentUserOnly());
             try
             {
-                await pipe.WaitForConnectionAsync(linked.Token).ConfigureAwait(false);
+                await pipe!.WaitForConnectionAsync(linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Withdrawn while waiting: accept nothing more until the server stops.
+                await pipe!.DisposeAsync().ConfigureAwait(false);
+                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                throw;
             }
             catch
             {
-                await pipe.DisposeAsync().ConfigureAwait(false);
+                await pipe!.DisposeAsync().ConfigureAwait(false);
                 throw;
             }
 
-            return new AcceptedConnection(pipe, null, "pipe:" + pipeName);
+            PrepareNext();
+            return new AcceptedConnection(pipe, null, "pipe:" + _pipeName);
         }
 
         public override ValueTask DisposeAsync()
         {
+            NamedPipeServerStream? waiting;
+            lock (_gate)
+            {
+                _closed = true;
+                waiting = _waiting;
+                _waiting = null;
+            }
+
             _disposed.Cancel();
+            waiting?.Dispose();
             return ValueTask.CompletedTask;
         }
 
-        // Off Windows, .NET's pipe emulation enforces CurrentUserOnly with the peer's
-        // credentials as well, which is what containerd's same-uid rule asks for.
-        private static PipeOptions CurrentUserOnly() => PipeOptions.CurrentUserOnly;
+        private void PrepareNext()
+        {
+            lock (_gate)
+            {
+                if (_closed || _waiting is not null)
+                {
+                    return;
+                }
+
+                try
+                {
+                    _waiting = NamedPipeInstances.Create(_pipeName, _access);
+                }
+                catch (IOException)
+                {
+                    // Out of instances or handles: the next AcceptAsync tries again (and the server backs off).
+                }
+            }
+        }
     }
 }
 
