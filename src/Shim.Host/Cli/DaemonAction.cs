@@ -14,6 +14,7 @@ using PluggableShim.Host.Logging;
 using PluggableShim.Host.Plugins;
 using PluggableShim.Host.Posix;
 using PluggableShim.Host.Tasks;
+using PluggableShim.Host.Windows;
 using PluggableShim.Ttrpc;
 
 namespace PluggableShim.Host.Cli;
@@ -31,13 +32,18 @@ internal static class DaemonAction
 
     public static async Task<int> RunAsync(ShimArguments args)
     {
-        // start handed these over without close-on-exec; a container process that inherited the
-        // listening socket would keep it accepting after the daemon died, hiding its death from delete.
-        Native.Fcntl(args.ListenFd, Native.FSetFd, Native.FdCloExec);
-        Native.Fcntl(args.ReadyFd, Native.FSetFd, Native.FdCloExec);
+        // Windows (and the portable path's tests): the daemon serves a pipe of its own making.
+        PipeDaemonEndpoint? pipe = PortableHost.Enabled ? new PipeDaemonEndpoint(args) : null;
+        if (pipe is null)
+        {
+            // start handed these over without close-on-exec; a container process that inherited the
+            // listening socket would keep it accepting after the daemon died, hiding its death from delete.
+            Native.Fcntl(args.ListenFd, Native.FSetFd, Native.FdCloExec);
+            Native.Fcntl(args.ReadyFd, Native.FSetFd, Native.FdCloExec);
+        }
 
         string bundle = args.Bundle;
-        var logs = new BundleLogSinks();
+        var logs = new BundleLogSinks(pipe is null ? null : args.Namespace);
         logs.Add(args.Id, bundle);
         using ILoggerFactory loggerFactory = LoggerFactory.Create(builder => builder
             .SetMinimumLevel(args.Debug ? LogLevel.Debug : LogLevel.Information)
@@ -52,8 +58,8 @@ internal static class DaemonAction
             ShimConfig config = configPath is not null ? ShimConfig.Load(configPath, required: true) : ShimConfig.Load(ShimConfig.DefaultPath());
             PluginActivator.LoadedPlugin loaded = PluginActivator.Load(config.ResolvePluginsDirectory(), args.Plugin);
 
-            string socketPath = ShimSocket.PathFor(args.Address, args.Namespace, args.Group.Length > 0 ? args.Group : args.Id);
-            ServiceProvider services = BuildServices(args, config, loaded, optionBytes, loggerFactory, logs, socketPath);
+            string socketPath = pipe?.MarkerPath ?? ShimSocket.PathFor(args.Address, args.Namespace, args.Group.Length > 0 ? args.Group : args.Id);
+            ServiceProvider services = BuildServices(args, config, loaded, optionBytes, loggerFactory, logs, socketPath, pipe);
             await using ConfiguredAsyncDisposable disposeServices = services.ConfigureAwait(false);
             IContainerRuntime runtime = services.GetService<IContainerRuntime>()
                 ?? throw new PluginLoadException(args.Plugin, "registered no IContainerRuntime");
@@ -66,10 +72,17 @@ internal static class DaemonAction
             Contracts.Group.Group.BindService(server.Binder, new GroupService(membership));
             // The container that started us: its Create follows.
             membership.Join(args.Id, args.Plugin, bundle: null);
-            var socket = new Socket(new SafeSocketHandle(args.ListenFd, ownsHandle: true));
-            // Not owned: the membership removes the socket when it decides to exit, under the
-            // group lock; by the time the listener closes, the path may be a successor's.
-            server.Serve(TtrpcListener.FromListeningSocket(socket, socketPath, ownsPath: false));
+            if (pipe is not null)
+            {
+                server.Serve(pipe.Listen());
+            }
+            else
+            {
+                var socket = new Socket(new SafeSocketHandle(args.ListenFd, ownsHandle: true));
+                // Not owned: the membership removes the socket when it decides to exit, under the
+                // group lock; by the time the listener closes, the path may be a successor's.
+                server.Serve(TtrpcListener.FromListeningSocket(socket, socketPath, ownsPath: false));
+            }
 
             ShimLifetime lifetime = services.GetRequiredService<ShimLifetime>();
             using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
@@ -114,7 +127,8 @@ internal static class DaemonAction
         byte[] optionBytes,
         ILoggerFactory loggerFactory,
         BundleLogSinks logs,
-        string socketPath)
+        string socketPath,
+        PipeDaemonEndpoint? pipe)
     {
         var services = new ServiceCollection();
         services.AddSingleton(loggerFactory);
@@ -151,7 +165,8 @@ internal static class DaemonAction
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<GroupMembership>>(),
             socketPath,
-            logs));
+            logs,
+            pipe is null ? null : pipe.Withdraw));
         services.AddSingleton<TaskTable>();
         services.AddSingleton<TaskService>();
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false });
@@ -199,6 +214,12 @@ internal static class DaemonAction
 
     private static unsafe void SignalReady(int fd, string? failure)
     {
+        if (PortableHost.Enabled)
+        {
+            PipeDaemonEndpoint.SignalReady(failure);
+            return;
+        }
+
         if (fd < 0)
         {
             return;

@@ -29,6 +29,12 @@ internal static class DeleteAction
 
         // A pod's containers share their sandbox's daemon; its spec says which.
         string group = GroupOf(bundle, args.Id);
+#if !LAUNCHER
+        if (Windows.PortableHost.Enabled)
+        {
+            return Windows.PipeDelete.Run(args, bundle, group, stdout, diagnostics);
+        }
+#endif
         string socket = ShimSocket.PathFor(args.Address, args.Namespace, group);
         if (DaemonServes(socket, args.Id))
         {

@@ -26,6 +26,12 @@ internal static class InvokedAs
             }
         }
 
+        // Windows has copies, not symlinks: the executable's own path is the name containerd ran.
+        if (OperatingSystem.IsWindows() && Environment.ProcessPath is { } executable)
+        {
+            return executable;
+        }
+
         return Environment.GetCommandLineArgs()[0];
     }
 }

@@ -47,6 +47,12 @@ internal static class StartAction
         PluginSelection.Result selection = PluginSelection.Resolve(InvokedAs.Get(), options, bundle);
         PluginSelection.RequireInstalled(selection.Config.ResolvePluginsDirectory(), selection.Plugin);
         string group = ShimGroup.Of(bundle, args.Id);
+#if !LAUNCHER
+        if (Windows.PortableHost.Enabled)
+        {
+            return await Windows.PipeStart.RunAsync(args with { Bundle = bundle }, selection.Plugin, group, options, stdout).ConfigureAwait(false);
+        }
+#endif
 
         string socketPath = ShimSocket.PathFor(args.Address, args.Namespace, group);
         string address = "unix://" + socketPath;
@@ -86,7 +92,7 @@ internal static class StartAction
     /// Asks the daemon at <paramref name="address"/> to keep a place for the container. False when
     /// nothing serves there (a dead daemon's socket); an error when it answers but refuses.
     /// </summary>
-    private static async Task<bool> TryJoinAsync(string address, string containerId, string bundle, string plugin)
+    internal static async Task<bool> TryJoinAsync(string address, string containerId, string bundle, string plugin)
     {
         TtrpcClient client;
         try
@@ -247,7 +253,7 @@ internal static class StartAction
         }
     }
 
-    private static void WriteAddress(string bundle, string address, TextWriter stdout)
+    internal static void WriteAddress(string bundle, string address, TextWriter stdout)
     {
         string file = Path.Combine(bundle, "address");
         string temp = file + ".tmp";

@@ -1,4 +1,5 @@
 using PluggableShim.Host.Posix;
+using PluggableShim.Host.Windows;
 
 namespace PluggableShim.Host.Grouping;
 
@@ -17,12 +18,20 @@ internal sealed class GroupLock : IDisposable
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(10);
     private readonly int _fd;
+    private readonly FileStream? _file;
     private bool _released;
 
     private GroupLock(string path, int fd)
     {
         Path = path;
         _fd = fd;
+    }
+
+    private GroupLock(string path, FileStream file)
+    {
+        Path = path;
+        _fd = -1;
+        _file = file;
     }
 
     public string Path { get; }
@@ -32,6 +41,11 @@ internal sealed class GroupLock : IDisposable
     /// <summary>Takes the lock, waiting at most <paramref name="timeout"/>.</summary>
     public static async Task<GroupLock> AcquireAsync(string path, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
+        if (PortableHost.Enabled)
+        {
+            return await AcquireFileAsync(path, timeout, cancellationToken).ConfigureAwait(false);
+        }
+
         DateTime deadline = DateTime.UtcNow + timeout;
         while (true)
         {
@@ -86,15 +100,73 @@ internal sealed class GroupLock : IDisposable
     public void DeleteFile()
     {
         ObjectDisposedException.ThrowIf(_released, this);
-        File.Delete(Path);
+        if (_file is null)
+        {
+            File.Delete(Path); // a file lock is removed on every release anyway
+        }
     }
 
     public void Dispose()
     {
-        if (!_released)
+        if (_released)
         {
-            _released = true;
-            Native.Close(_fd); // closing the last descriptor releases the flock
+            return;
+        }
+
+        _released = true;
+        if (_file is not null)
+        {
+            if (!OperatingSystem.IsWindows())
+            {
+                File.Delete(Path); // ours: a waiter that locked a deleted file lets go again (below)
+            }
+
+            _file.Dispose(); // on Windows DeleteOnClose removes it
+            return;
+        }
+
+        Native.Close(_fd); // closing the last descriptor releases the flock
+    }
+
+    // The portable lock (Windows; Linux under the test switch): the lock file opened for exclusive
+    // use, FileShare.None, which is a sharing violation for every other opener on Windows and an
+    // flock(LOCK_EX) in .NET on Unix. On Windows the file is DeleteOnClose (by handle): nothing is
+    // left behind, and no one can open a file being deleted, so no waiter ever holds a stale one.
+    // On Unix .NET deletes on close by path, which could remove a successor's file, so the holder
+    // deletes it itself and a waiter checks it locked the file still at the path.
+    private static async Task<GroupLock> AcquireFileAsync(string path, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        DateTime deadline = DateTime.UtcNow + timeout;
+        FileOptions options = OperatingSystem.IsWindows() ? FileOptions.DeleteOnClose : FileOptions.None;
+        while (true)
+        {
+            FileStream? file = null;
+            try
+            {
+                file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, options);
+            }
+            catch (Exception ex) when ((ex is IOException and not FileNotFoundException and not DirectoryNotFoundException)
+                                       || (ex is UnauthorizedAccessException && OperatingSystem.IsWindows()))
+            {
+                // Held (a sharing violation), or on Windows being deleted by its last holder.
+            }
+
+            if (file is not null)
+            {
+                if (OperatingSystem.IsWindows() || StillNamesPath((int)file.SafeFileHandle.DangerousGetHandle()))
+                {
+                    return new GroupLock(path, file);
+                }
+
+                file.Dispose();
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"lock {path} still held after {timeout.TotalSeconds:0} s");
+            }
+
+            await Task.Delay(PollInterval, cancellationToken).ConfigureAwait(false);
         }
     }
 

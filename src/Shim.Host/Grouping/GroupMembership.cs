@@ -31,6 +31,7 @@ internal sealed class GroupMembership : IDisposable
     private readonly string? _socketPath;
     private readonly string _plugin;
     private readonly BundleLogSinks? _logs;
+    private readonly Action? _withdraw;
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _exitGate = new(1, 1);
 
@@ -41,15 +42,18 @@ internal sealed class GroupMembership : IDisposable
 
     /// <param name="socketPath">The daemon's socket (its lock is beside it); null when not serving one (tests).</param>
     /// <param name="logs">The daemon's log FIFOs: each member's bundle gets one; null in tests.</param>
+    /// <param name="withdraw">Stops new clients reaching the daemon, where removing the socket path does not (a named pipe).</param>
     public GroupMembership(
         ShimLifetime lifetime,
         ShimOptions options,
         TimeProvider time,
         ILogger<GroupMembership> logger,
         string? socketPath = null,
-        BundleLogSinks? logs = null)
+        BundleLogSinks? logs = null,
+        Action? withdraw = null)
     {
         _logs = logs;
+        _withdraw = withdraw;
         _lifetime = lifetime;
         _time = time;
         _logger = logger;
@@ -220,6 +224,7 @@ internal sealed class GroupMembership : IDisposable
             // Connections already open keep working; new ones find no socket and start afresh.
             if (_socketPath is not null && held is not null)
             {
+                _withdraw?.Invoke();
                 File.Delete(_socketPath);
                 held?.DeleteFile();
             }

@@ -11,8 +11,10 @@ namespace PluggableShim.Host.Logging;
 /// <remarks>
 /// Writes block (a line waits for containerd rather than being cut), one at a time under
 /// <c>_gate</c>: the callers already serialise lines, and a line must stay whole.
+/// On Windows (the portable path) each container's sink is instead the log pipe the shim serves
+/// for it, <c>\\.\pipe\containerd-shim-NS-ID-log</c> (<see cref="Windows.LogPipeSink"/>).
 /// </remarks>
-internal sealed class BundleLogSinks : IDisposable
+internal sealed class BundleLogSinks(string? pipeNamespace = null) : IDisposable
 {
     private readonly Lock _gate = new();
 
@@ -22,7 +24,9 @@ internal sealed class BundleLogSinks : IDisposable
     /// <summary>Opens the bundle's log FIFO, if containerd is reading it.</summary>
     public void Add(string containerId, string bundle)
     {
-        Stream? fifo = Open(Path.Combine(bundle, "log"));
+        Stream? fifo = pipeNamespace is not null
+            ? Windows.LogPipeSink.Serve(Windows.PortableHost.LogPipeName(pipeNamespace, containerId))
+            : Open(Path.Combine(bundle, "log"));
         if (fifo is null)
         {
             return;

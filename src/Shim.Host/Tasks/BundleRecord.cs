@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 
 namespace PluggableShim.Host.Tasks;
@@ -42,9 +43,25 @@ internal static class BundleRecord
     }
 
     /// <summary>Whether the process leads its own process group (its pgid is its pid).</summary>
-    public static bool LeadsGroup(int pid) => StatField(pid, PgrpField) == pid.ToString(CultureInfo.InvariantCulture);
+    public static bool LeadsGroup(int pid) =>
+        OperatingSystem.IsLinux() && StatField(pid, PgrpField) == pid.ToString(CultureInfo.InvariantCulture);
 
-    private static string? StartTime(int pid) => StatField(pid, StartTimeField);
+    // Windows asks Process for the start time (exact, from the kernel). Not on Linux: .NET derives
+    // it from the boot time as each process estimates it, which differs between processes.
+    private static string? StartTime(int pid) => OperatingSystem.IsWindows() ? ProcessStartTime(pid) : StatField(pid, StartTimeField);
+
+    private static string? ProcessStartTime(int pid)
+    {
+        try
+        {
+            using Process process = Process.GetProcessById(pid);
+            return process.StartTime.ToUniversalTime().Ticks.ToString(CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            return null; // gone, or not ours to inspect
+        }
+    }
 
     // Fields of /proc/PID/stat counted after the parenthesised command name (which may hold
     // spaces): 0 is the state, so the pgrp (field 5) is 2 and the start time (field 22) is 19.
