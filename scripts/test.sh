@@ -9,7 +9,13 @@ if [ "$(id -u)" = 0 ]; then bash scripts/install-deps.sh; fi
 
 # Publish the shim once, as an operator installs it; the end-to-end tests use this copy.
 shim_dir=$(mktemp -d /tmp/psh-shim-XXXX)
-trap 'rm -rf "$shim_dir"' EXIT
+win_dir=$(mktemp -d /tmp/psh-win-XXXX)
+trap 'rm -rf "$shim_dir" "$win_dir"' EXIT
+# The Windows host must keep compiling (nothing runs it here): win-x64, without ReadyToRun to save time.
+dotnet publish src/Shim.Host -c Release -r win-x64 --self-contained false -p:PublishReadyToRun=false \
+  -o "$win_dir" --nologo -v quiet
+test -f "$win_dir/containerd-shim-pluggable-v1.exe" -a -f "$win_dir/plugins/runhcs/runhcs.dll" \
+  || { echo "win-x64 publish left no containerd-shim-pluggable-v1.exe or plugins/runhcs" >&2; exit 1; }
 dotnet publish src/Shim.Host -c Release -o "$shim_dir" --nologo -v quiet
 export PLUGGABLESHIM_SHIM_DIR=$shim_dir
 # Under CI a missing containerd is a failure, not a skip.

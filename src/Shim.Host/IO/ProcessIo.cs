@@ -36,6 +36,7 @@ internal sealed class ProcessIo : IAsyncDisposable
 {
     private readonly ILogger _logger;
     private readonly FileDescriptor? _stdin;
+    private readonly Stream? _stdinPipe;
     private readonly OutputSink? _stdout;
     private readonly OutputSink? _stderr;
     private readonly LoggingProgram? _program;
@@ -56,10 +57,11 @@ internal sealed class ProcessIo : IAsyncDisposable
     private Task _outputDrained = Task.CompletedTask;
     private Task _stdinRelay = Task.CompletedTask;
 
-    private ProcessIo(ILogger logger, FileDescriptor? stdin, OutputSink? stdout, OutputSink? stderr, LoggingProgram? program)
+    private ProcessIo(ILogger logger, FileDescriptor? stdin, Stream? stdinPipe, OutputSink? stdout, OutputSink? stderr, LoggingProgram? program)
     {
         _logger = logger;
         _stdin = stdin;
+        _stdinPipe = stdinPipe;
         _stdout = stdout;
         _stderr = stderr;
         _program = program;
@@ -83,15 +85,17 @@ internal sealed class ProcessIo : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(paths);
         ArgumentNullException.ThrowIfNull(context);
         OutputPlan plan = OutputPlan.Parse(paths.Stdout, paths.Stderr, paths.Terminal);
-        if (paths.Stdin.Length > 0 && (!paths.Stdin.StartsWith('/') || !FifoEndpoints.IsFifo(paths.Stdin)))
+        bool stdinPipe = ClientPipes.IsPipe(paths.Stdin);
+        if (paths.Stdin.Length > 0 && !stdinPipe && (!paths.Stdin.StartsWith('/') || !FifoEndpoints.IsFifo(paths.Stdin)))
         {
-            throw new InvalidArgumentException($"stdin \"{paths.Stdin}\" must be the absolute path of a FIFO");
+            throw new InvalidArgumentException($"stdin \"{paths.Stdin}\" must be the absolute path of a FIFO, or a named pipe");
         }
 
         OutputSink? stdout = null;
         OutputSink? stderr = null;
         LoggingProgram? program = null;
         FileDescriptor? stdin = null;
+        Stream? stdinStream = null;
         try
         {
             switch (plan.Stdout)
@@ -114,7 +118,7 @@ internal sealed class ProcessIo : IAsyncDisposable
                     break;
 
                 case OutputTarget.PathTarget path when plan.Stderr is OutputTarget.PathTarget other
-                    && other.Path == path.Path && !FifoEndpoints.IsFifo(path.Path):
+                    && other.Path == path.Path && !ClientPipes.IsPipe(path.Path) && !FifoEndpoints.IsFifo(path.Path):
                     // One file for both streams (`ctr run --log-uri /path` sends it as both): one descriptor.
                     stdout = OpenFile(path.Path, createFolders: false, users: 2);
                     stderr = stdout;
@@ -126,18 +130,24 @@ internal sealed class ProcessIo : IAsyncDisposable
                     break;
             }
 
-            if (paths.Stdin.Length > 0)
+            if (stdinPipe)
+            {
+                stdinStream = await ClientPipes.DialAsync(paths.Stdin, System.IO.Pipes.PipeDirection.In, context.OpenTimeout, cancellationToken)
+                    .ConfigureAwait(false);
+            }
+            else if (paths.Stdin.Length > 0)
             {
                 stdin = FifoEndpoints.OpenReader(paths.Stdin);
             }
 
-            return new ProcessIo(logger, stdin, stdout, stderr, program);
+            return new ProcessIo(logger, stdin, stdinStream, stdout, stderr, program);
         }
         catch (Exception ex)
         {
             stdout?.Dispose();
             stderr?.Dispose();
             stdin?.Dispose();
+            stdinStream?.Dispose();
             if (program is not null)
             {
                 await program.StopAsync(hurry: true).ConfigureAwait(false);
@@ -163,11 +173,21 @@ internal sealed class ProcessIo : IAsyncDisposable
 
         FileDescriptor? fifo = _stdin;
         Stream? processStdin = process.Stdin;
-        bool relay = fifo is not null && processStdin is not null;
+        bool relay = (fifo is not null || _stdinPipe is not null) && processStdin is not null;
         lock (_gate)
         {
             _processStdin = processStdin;
             _stdinRelayOwnsStream = relay && !_stdinDone;
+        }
+
+        if (_stdinPipe is { } pipe && processStdin is not null)
+        {
+            _stdinRelay = Task.Factory.StartNew(
+                () => RelayStdinPipe(pipe, processStdin),
+                CancellationToken.None,
+                TaskCreationOptions.LongRunning,
+                TaskScheduler.Default);
+            return;
         }
 
         if (fifo is null || processStdin is null)
@@ -248,6 +268,7 @@ internal sealed class ProcessIo : IAsyncDisposable
         }
 
         _stdin?.Dispose();
+        _stdinPipe?.Dispose();
         _stdout?.Dispose();
         _stderr?.Dispose();
         if (_program is not null)
@@ -353,6 +374,42 @@ internal sealed class ProcessIo : IAsyncDisposable
         }
     }
 
+    // A client's named pipe (Windows). CloseIO forwards nothing still in the pipe: unlike a FIFO,
+    // what is available cannot be read without the chance of blocking.
+    private void RelayStdinPipe(Stream pipe, Stream destination)
+    {
+        byte[] buffer = new byte[32 * 1024];
+        using var both = CancellationTokenSource.CreateLinkedTokenSource(_stdinClosed.Token, _stopping.Token);
+        try
+        {
+            int n;
+            while ((n = pipe.ReadAsync(buffer, both.Token).AsTask().GetAwaiter().GetResult()) > 0)
+            {
+                destination.Write(buffer, 0, n);
+                destination.Flush();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // CloseIO or disposal.
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            IoLog.StdinFailed(_logger, ex.Message);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _stdinDone = true;
+                _processStdin = null;
+            }
+
+            _stdinClosed.Cancel();
+            CloseQuietly(destination);
+        }
+    }
+
     private void Drain(FileDescriptor fifo, Stream destination, byte[] buffer)
     {
         try
@@ -379,6 +436,12 @@ internal sealed class ProcessIo : IAsyncDisposable
         {
             Debug.Assert(target is null, "file:// and binary:// are handled by the caller");
             return null;
+        }
+
+        if (ClientPipes.IsPipe(path))
+        {
+            return new ClientPipeSink(await ClientPipes.DialAsync(path, System.IO.Pipes.PipeDirection.Out, timeout, cancellationToken)
+                .ConfigureAwait(false));
         }
 
         if (FifoEndpoints.IsFifo(path))

@@ -41,11 +41,11 @@ public sealed class PortableHostTests(ContainerdFixture fixture) : IDisposable
     }
 
     [Fact]
-    public async Task Start_serves_a_pipe_the_task_runs_its_log_is_served_and_Shutdown_leaves_nothing_behind()
+    public async Task Start_serves_a_pipe_the_task_runs_with_pipe_IO_its_log_is_served_and_Shutdown_leaves_nothing_behind()
     {
         LocalContainerd containerd = await fixture.RequireAsync(Ns);
         string id = NewId("port");
-        string bundle = WriteBundle(["sh", "-c", "exit 3"]);
+        string bundle = WriteBundle(["sh", "-c", "read line; echo got-$line; echo oops >&2; exit 3"]);
 
         CommandResult started = await ShimAsync(containerd, id, bundle, "start");
 
@@ -65,10 +65,24 @@ public sealed class PortableHostTests(ContainerdFixture fixture) : IDisposable
         await log.ConnectAsync(TimeSpan.FromSeconds(10), Token);
         Task<string> logged = ReadUntilAsync(log, "shim serving");
 
-        await task.CreateAsync(new CreateTaskRequest { Id = id, Bundle = bundle }, cancellationToken: Token);
+        // The client's side of Windows IO: it serves the pipes, the shim dials them in Create.
+        using var stdin = new NamedPipeServerStream($"ctr-{id}-stdin", PipeDirection.Out, 1, PipeTransmissionMode.Byte, PipeOptions.Asynchronous);
+        using var stdout = new NamedPipeServerStream($"ctr-{id}-stdout", PipeDirection.In, 1, PipeTransmissionMode.Byte, PipeOptions.Asynchronous);
+        using var stderr = new NamedPipeServerStream($"ctr-{id}-stderr", PipeDirection.In, 1, PipeTransmissionMode.Byte, PipeOptions.Asynchronous);
+        Task dialled = Task.WhenAll(stdin.WaitForConnectionAsync(Token), stdout.WaitForConnectionAsync(Token), stderr.WaitForConnectionAsync(Token));
+        await task.CreateAsync(new CreateTaskRequest
+        {
+            Id = id, Bundle = bundle,
+            Stdin = $@"\\.\pipe\ctr-{id}-stdin", Stdout = $@"\\.\pipe\ctr-{id}-stdout", Stderr = $@"\\.\pipe\ctr-{id}-stderr",
+        }, cancellationToken: Token);
+        await dialled.WaitAsync(TimeSpan.FromSeconds(10), Token);
         Task<WaitResponse> wait = task.WaitAsync(new WaitRequest { Id = id }, cancellationToken: Token).ResponseAsync;
         await task.StartAsync(new StartRequest { Id = id }, cancellationToken: Token);
+        await stdin.WriteAsync("ping\n"u8.ToArray(), Token);
+        await stdin.FlushAsync(Token);
         Assert.Equal(3u, (await wait.WaitAsync(TimeSpan.FromSeconds(10), Token)).ExitStatus);
+        Assert.Equal("got-ping\n", await new StreamReader(stdout).ReadToEndAsync(Token).WaitAsync(TimeSpan.FromSeconds(10), Token));
+        Assert.Equal("oops\n", await new StreamReader(stderr).ReadToEndAsync(Token).WaitAsync(TimeSpan.FromSeconds(10), Token));
         Assert.Contains($"shim serving {id} with plugin fake", await logged.WaitAsync(TimeSpan.FromSeconds(10), Token), StringComparison.Ordinal);
         await task.DeleteAsync(new DeleteRequest { Id = id }, cancellationToken: Token);
         await task.ShutdownAsync(new ShutdownRequest { Id = id }, cancellationToken: Token);

@@ -85,7 +85,7 @@ internal static class StdioUri
             return null;
         }
 
-        if (value[0] == '/')
+        if (value[0] == '/' || ClientPipes.IsPipe(value))
         {
             RequireNoNul(value, value, stream);
             return new OutputTarget.PathTarget(value);
