@@ -134,7 +134,7 @@ internal sealed class GroupLock : IDisposable
     // left behind, and no one can open a file being deleted, so no waiter ever holds a stale one.
     // On Unix .NET deletes on close by path, which could remove a successor's file, so the holder
     // deletes it itself and a waiter checks it locked the file still at the path.
-    private static async Task<GroupLock> AcquireFileAsync(string path, TimeSpan timeout, CancellationToken cancellationToken)
+    internal static async Task<GroupLock> AcquireFileAsync(string path, TimeSpan timeout, CancellationToken cancellationToken)
     {
         DateTime deadline = DateTime.UtcNow + timeout;
         FileOptions options = OperatingSystem.IsWindows() ? FileOptions.DeleteOnClose : FileOptions.None;
