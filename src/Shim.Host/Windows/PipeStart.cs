@@ -79,7 +79,17 @@ internal static class PipeStart
             WindowsHandles.StopInheritingStandardHandles();
         }
 
-        using Process daemon = Process.Start(info) ?? throw new ShimStartException($"cannot start {self}");
+        Process? started;
+        try
+        {
+            started = Process.Start(info);
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new ShimStartException($"cannot start {self}: {ex.Message}");
+        }
+
+        using Process daemon = started ?? throw new ShimStartException($"cannot start {self}");
         daemon.StandardInput.Close();
         var errors = new StringBuilder();
         daemon.ErrorDataReceived += (_, e) =>
