@@ -144,7 +144,7 @@ internal static class StartAction
             argv.AddRange(args.ToDaemonArguments(plugin, group, ListenFd, ReadyFd));
             var environment = Environment.GetEnvironmentVariables()
                 .Cast<System.Collections.DictionaryEntry>()
-                .Where(e => (string)e.Key != OptionsVariable)
+                .Where(e => (string)e.Key is not (OptionsVariable or Windows.PortableHost.SwitchVariable))
                 .Select(e => $"{e.Key}={e.Value}")
                 .Append($"{OptionsVariable}={Convert.ToBase64String(options)}")
                 .ToList();

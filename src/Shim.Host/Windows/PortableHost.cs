@@ -16,8 +16,13 @@ internal static class PortableHost
     /// <summary>Test-only: set to 1 to take this path on Linux (inherited by the daemon).</summary>
     public const string SwitchVariable = "PLUGGABLESHIM_PORTABLE_HOST";
 
+#if LAUNCHER
+    // The native launcher is the Linux path: it hands the daemon its socket, and never takes this one.
+    public static bool Enabled => false;
+#else
     public static bool Enabled { get; } =
         OperatingSystem.IsWindows() || Environment.GetEnvironmentVariable(SwitchVariable) == "1";
+#endif
 
     /// <summary>containerd's convention for a Windows shim's pipe; a pod's daemon is named by its group.</summary>
     public static string PipeName(string ns, string group) =>
