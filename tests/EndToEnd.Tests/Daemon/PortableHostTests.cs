@@ -188,6 +188,37 @@ public sealed class PortableHostTests(ContainerdFixture fixture) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_daemon_that_cannot_load_its_plugin_becomes_starts_one_line_error_and_leaves_nothing()
+    {
+        LocalContainerd containerd = await fixture.RequireAsync(Ns);
+        string id = NewId("portbad");
+        // Installed as far as start can tell (the folder exists), but there is nothing to load.
+        string plugin = "pshbroken" + Guid.NewGuid().ToString("N")[..8];
+        string folder = Path.Combine(fixture.ShimDirectory, "plugins", plugin);
+        Directory.CreateDirectory(folder);
+        try
+        {
+            string bundle = WriteBundle(["true"], plugin: plugin);
+            string[] before = Directory.GetFiles("/run/containerd/s", "*.pipe*");
+
+            CommandResult started = await ShimAsync(containerd, id, bundle, "start");
+
+            Assert.Equal(1, started.ExitCode);
+            Assert.Equal("", started.Stdout);
+            Assert.StartsWith($"start: plugin {plugin}", started.Stderr, StringComparison.Ordinal);
+            Assert.Contains($"no {plugin}.dll", started.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain('\n', started.Stderr);
+            Assert.Empty(Posix.ProcessesMatching(id));
+            Assert.Equal(before, Directory.GetFiles("/run/containerd/s", "*.pipe*"));
+            Assert.False(File.Exists(Path.Combine(bundle, "address")), "start wrote an address for a daemon that failed");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     // The marker a daemon leaves while it serves holds its pid.
     private static bool MarkerOf(string path, int daemon)
     {
@@ -219,11 +250,11 @@ public sealed class PortableHostTests(ContainerdFixture fixture) : IDisposable
             cancellationToken: Token);
     }
 
-    private string WriteBundle(string[] args, string? sandbox = null)
+    private string WriteBundle(string[] args, string? sandbox = null, string plugin = "fake")
     {
         string bundle = Directory.CreateTempSubdirectory("psh-port-").FullName;
         _bundles.Add(bundle);
-        var annotations = new Dictionary<string, string> { ["io.pluggableshim.plugin"] = "fake" };
+        var annotations = new Dictionary<string, string> { ["io.pluggableshim.plugin"] = plugin };
         if (sandbox is not null)
         {
             annotations["io.kubernetes.cri.sandbox-id"] = sandbox;
