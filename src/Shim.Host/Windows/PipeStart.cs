@@ -76,6 +76,9 @@ internal static class PipeStart
         info.Environment[StartAction.OptionsVariable] = Convert.ToBase64String(options);
         if (OperatingSystem.IsWindows())
         {
+            // Out of containerd's console process group (its Ctrl+C and Ctrl+Break are not ours),
+            // and holding none of containerd's handles.
+            info.CreateNewProcessGroup = true;
             WindowsHandles.StopInheritingStandardHandles();
         }
 
