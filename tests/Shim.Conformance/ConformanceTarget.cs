@@ -41,7 +41,7 @@ public abstract class ConformanceTarget
     public virtual string? PluginSettingsJson => null;
 
     /// <summary>Extra environment for <c>start</c> (and so for the daemon it spawns).</summary>
-    public virtual IReadOnlyDictionary<string, string> Environment { get; } = new Dictionary<string, string>();
+    public virtual IReadOnlyDictionary<string, string> StartEnvironment { get; } = new Dictionary<string, string>();
 
     /// <summary>Whether the pids the plugin reports are host pids (so the kit can check that none outlives its task).</summary>
     public virtual bool ReportsHostPids => true;
@@ -54,7 +54,7 @@ public abstract class ConformanceTarget
     /// By default <c>$PLUGGABLESHIM_SHIM_DIR</c>.
     /// </summary>
     public virtual Task<string> HostDirectoryAsync(CancellationToken cancellationToken) =>
-        System.Environment.GetEnvironmentVariable(HostDirectoryVariable) is { Length: > 0 } directory
+        Environment.GetEnvironmentVariable(HostDirectoryVariable) is { Length: > 0 } directory
             ? Task.FromResult(directory)
             : throw new InvalidOperationException(
                 $"set {HostDirectoryVariable} to the folder `dotnet publish src/Shim.Host -c Release -o DIR` made, " +

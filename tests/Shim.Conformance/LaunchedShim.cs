@@ -148,7 +148,7 @@ public sealed partial class LaunchedShim : IAsyncDisposable
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(installation);
-        var environment = new Dictionary<string, string>(installation.Target.Environment)
+        var environment = new Dictionary<string, string>(installation.Target.StartEnvironment)
         {
             ["TTRPC_ADDRESS"] = ttrpcAddress,
             ["PLUGGABLESHIM_CONFIG"] = installation.ConfigPath,

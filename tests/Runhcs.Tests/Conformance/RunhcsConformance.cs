@@ -27,7 +27,7 @@ public sealed class RunhcsTarget : ConformanceTarget
         ["startTimeoutSeconds"] = 10,
     });
 
-    public override IReadOnlyDictionary<string, string> Environment =>
+    public override IReadOnlyDictionary<string, string> StartEnvironment =>
         new Dictionary<string, string> { ["RUNHCS_STANDIN_STATE"] = Path.Combine(WorkDirectory, "standin-state") };
 
     public override Task<string> HostDirectoryAsync(CancellationToken cancellationToken) => ShimBuild.DirectoryAsync(cancellationToken);
