@@ -116,4 +116,36 @@ public abstract partial class ShimConformance<TTarget>
         Assert.Equal(137u, exits[1].ExitStatus);
         await DeleteAndShutdownAsync(shim);
     }
+
+    /// <summary>Kill with all reaches every process of the container: a running exec and the init both end.</summary>
+    [Fact]
+    public async Task Kill_with_all_ends_every_process_of_the_container()
+    {
+        await using LaunchedShim shim = await LaunchAsync("all", ProcessBehavior.RunUntilKilled());
+        using ClientIo io = await CreateAsync(shim);
+        await shim.Task.StartAsync(new StartRequest { Id = shim.Id }, cancellationToken: Token);
+        Task<WaitResponse>? execWait = null;
+        uint execPid = 0;
+        if (Supports(TaskCapabilities.Exec))
+        {
+            await shim.Task.ExecAsync(ExecRequest(shim, "sleeper", ProcessBehavior.RunUntilKilled(), null), cancellationToken: Token);
+            execPid = (await shim.Task.StartAsync(new StartRequest { Id = shim.Id, ExecId = "sleeper" }, cancellationToken: Token)).Pid;
+            execWait = shim.Task.WaitAsync(new WaitRequest { Id = shim.Id, ExecId = "sleeper" }, cancellationToken: Token).ResponseAsync;
+        }
+
+        await shim.Task.KillAsync(new KillRequest { Id = shim.Id, Signal = 9, All = true }, cancellationToken: Token);
+
+        WaitResponse init = await shim.Task.WaitAsync(new WaitRequest { Id = shim.Id }, cancellationToken: Token).ResponseAsync.WaitAsync(Bound, Token);
+        Assert.Equal(137u, init.ExitStatus);
+        if (execWait is not null)
+        {
+            Assert.Equal(137u, (await execWait.WaitAsync(Bound, Token)).ExitStatus);
+            if (Target.ReportsHostPids)
+            {
+                Assert.False(LaunchedShim.IsAlive((int)execPid), $"exec process {execPid} survived Kill with all");
+            }
+        }
+
+        await DeleteAndShutdownAsync(shim);
+    }
 }
