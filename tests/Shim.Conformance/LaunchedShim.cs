@@ -234,13 +234,23 @@ public sealed partial class LaunchedShim : IAsyncDisposable
             if (IsAlive(DaemonPid))
             {
                 _ = Kill(DaemonPid, 9);
-                await ShimCommand.RunAsync(
-                    _installation.Shim,
-                    ["-namespace", Namespace, "-address", ContainerdAddress(_installation), "-id", Id, "-bundle", Bundle, "delete"],
-                    Bundle,
-                    new Dictionary<string, string> { ["PLUGGABLESHIM_CONFIG"] = _installation.ConfigPath },
-                    TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+                await System.Threading.Tasks.Task.Delay(100).ConfigureAwait(false);
             }
+        }
+
+        // A daemon that died (or was killed) leaves its socket: the shim's own delete cleans up
+        // after it, as containerd would have it do; whatever it leaves of this shim goes too.
+        string? socket = Connection.SocketPath;
+        if (socket is not null && !IsAlive(DaemonPid) && (File.Exists(socket) || File.Exists(socket + ".lock")))
+        {
+            await ShimCommand.RunAsync(
+                _installation.Shim,
+                ["-namespace", Namespace, "-address", ContainerdAddress(_installation), "-id", Id, "-bundle", Bundle, "delete"],
+                Bundle,
+                new Dictionary<string, string> { ["PLUGGABLESHIM_CONFIG"] = _installation.ConfigPath },
+                TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            File.Delete(socket);
+            File.Delete(socket + ".lock");
         }
 
         await Connection.DisposeAsync().ConfigureAwait(false);
