@@ -25,6 +25,8 @@ dotnet pack tests/Shim.Conformance -c Release -o "$packages" -p:Version="$versio
 # The template, installed for this run only.
 export DOTNET_CLI_HOME=$work/cli-home DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
 export NUGET_PACKAGES=${NUGET_PACKAGES:-$HOME/.nuget/packages}
+# This run's packages leave NuGet's global cache with it; nothing else there is touched.
+trap 'rm -rf "$NUGET_PACKAGES"/pluggableshim.{abstractions,conformance}/"$version"; rmdir "$NUGET_PACKAGES"/pluggableshim.{abstractions,conformance} 2>/dev/null || true' EXIT
 dotnet new install "$PWD/templates/pluggableshim-plugin" >/dev/null
 dotnet new pluggableshim-plugin -n "$name" -o "$work/$name" --shimVersion "$version" >/dev/null
 cat >"$work/$name/nuget.config" <<XML
