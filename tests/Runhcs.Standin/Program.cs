@@ -387,7 +387,12 @@ namespace PluggableShim.Runhcs.Standin
                 Native.Kill(-shim, 9);
             }
 
-            Native.Kill(state.InitPid, 9);
+            // Never kill(0): a container deleted before its start has no init pid, and pid 0 is our own process group (the shim's).
+            if (state.InitPid > 0)
+            {
+                Native.Kill(state.InitPid, 9);
+            }
+
             Native.Kill(-state.ShimPid, 9);
             Native.Kill(state.ShimPid, 9);
             var watch = Stopwatch.StartNew();

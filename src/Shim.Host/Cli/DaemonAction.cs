@@ -142,7 +142,7 @@ internal static class DaemonAction
         }
         catch (Exception ex)
         {
-            throw new PluginLoadException(args.Plugin, $"threw while registering its services: {ex.Message}");
+            throw PluginLoadException.From(args.Plugin, loaded.Directory, "threw while registering its services", ex);
         }
 
         string ttrpcAddress = Environment.GetEnvironmentVariable("TTRPC_ADDRESS") is { Length: > 0 } fromEnv

@@ -60,7 +60,7 @@ internal static partial class PluginActivator
                                        or MissingMethodException or InvalidCastException)
         {
             Exception cause = ex is TargetInvocationException { InnerException: { } inner } ? inner : ex;
-            throw new PluginLoadException(name, $"failed to load from {assemblyPath}: {cause.GetType().Name}: {cause.Message}");
+            throw PluginLoadException.From(name, directory, $"failed to load from {assemblyPath}", cause);
         }
     }
 

@@ -1,0 +1,181 @@
+using PluggableShim.Contracts.Events;
+using PluggableShim.Contracts.Task;
+using Task = System.Threading.Tasks.Task;
+using Status = PluggableShim.Contracts.Types.Status;
+
+namespace PluggableShim.Conformance;
+
+public abstract partial class ShimConformance<TTarget>
+{
+    /// <summary>created → running → stopped → deleted, seen through State, with the events in contract order.</summary>
+    [Fact]
+    public async Task A_task_goes_from_created_to_running_to_stopped_to_deleted_with_its_events_in_order()
+    {
+        await using LaunchedShim shim = await LaunchAsync("life", new ProcessBehavior { Stdout = ["hello"], Sleep = TimeSpan.FromMilliseconds(300) });
+        using ClientIo io = await CreateAsync(shim);
+
+        StateResponse created = await shim.Task.StateAsync(new StateRequest { Id = shim.Id }, cancellationToken: Token);
+        Assert.Equal(Status.Created, created.Status);
+        Assert.Equal(shim.Id, created.Id);
+        Assert.Equal(shim.Bundle, created.Bundle);
+        Assert.Equal(io.Stdout, created.Stdout);
+
+        StartResponse started = await shim.Task.StartAsync(new StartRequest { Id = shim.Id }, cancellationToken: Token);
+        Assert.NotEqual(0u, started.Pid);
+        StateResponse running = await shim.Task.StateAsync(new StateRequest { Id = shim.Id }, cancellationToken: Token);
+        Assert.Equal(Status.Running, running.Status);
+        Assert.Equal(started.Pid, running.Pid);
+        await io.WaitForOutputAsync("hello\n", Bound);
+
+        WaitResponse exited = await shim.Task.WaitAsync(new WaitRequest { Id = shim.Id }, cancellationToken: Token).ResponseAsync.WaitAsync(Bound, Token);
+        Assert.Equal(0u, exited.ExitStatus);
+        StateResponse stopped = await shim.Task.StateAsync(new StateRequest { Id = shim.Id }, cancellationToken: Token);
+        Assert.Equal(Status.Stopped, stopped.Status);
+        Assert.Equal(exited.ExitedAt, stopped.ExitedAt);
+
+        DeleteResponse deleted = await shim.Task.DeleteAsync(new DeleteRequest { Id = shim.Id }, cancellationToken: Token);
+        Assert.Equal(started.Pid, deleted.Pid);
+        await AssertStatusAsync(Grpc.Core.StatusCode.NotFound,
+            shim.Task.StateAsync(new StateRequest { Id = shim.Id }, cancellationToken: Token).ResponseAsync, "State after Delete");
+
+        IReadOnlyList<string> topics = await shim.Events.WaitForAsync(shim.Id, "/tasks/delete", Bound);
+        Assert.Equal(["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"], topics);
+        TaskCreate create = shim.Events.One(shim.Id, "/tasks/create", TaskCreate.Parser);
+        Assert.Equal(shim.Bundle, create.Bundle);
+        Assert.Equal(io.Stdout, create.Io.Stdout);
+        Assert.Equal(started.Pid, shim.Events.One(shim.Id, "/tasks/start", TaskStart.Parser).Pid);
+        TaskExit exit = shim.Events.One(shim.Id, "/tasks/exit", TaskExit.Parser);
+        Assert.Equal(shim.Id, exit.Id);
+        Assert.Equal(started.Pid, exit.Pid);
+        Assert.Equal(0u, exit.ExitStatus);
+
+        await shim.Task.ShutdownAsync(new ShutdownRequest { Id = shim.Id }, cancellationToken: Token);
+        await shim.WaitUntilGoneAsync(Bound);
+    }
+
+    /// <summary>The process's own exit code reaches Wait, State, Delete and the exit and delete events.</summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(3)]
+    [InlineData(255)]
+    public async Task The_exit_code_is_reported_by_Wait_State_Delete_and_the_events(int code)
+    {
+        await using LaunchedShim shim = await LaunchAsync("code", ProcessBehavior.ExitWith(code));
+        using ClientIo io = await CreateAsync(shim);
+        await shim.Task.StartAsync(new StartRequest { Id = shim.Id }, cancellationToken: Token);
+
+        WaitResponse exited = await shim.Task.WaitAsync(new WaitRequest { Id = shim.Id }, cancellationToken: Token).ResponseAsync.WaitAsync(Bound, Token);
+        StateResponse state = await shim.Task.StateAsync(new StateRequest { Id = shim.Id }, cancellationToken: Token);
+        DeleteResponse deleted = await shim.Task.DeleteAsync(new DeleteRequest { Id = shim.Id }, cancellationToken: Token);
+
+        Assert.Equal((uint)code, exited.ExitStatus);
+        Assert.Equal((uint)code, state.ExitStatus);
+        Assert.Equal((uint)code, deleted.ExitStatus);
+        await shim.Events.WaitForAsync(shim.Id, "/tasks/delete", Bound);
+        Assert.Equal((uint)code, shim.Events.One(shim.Id, "/tasks/exit", TaskExit.Parser).ExitStatus);
+        Assert.Equal((uint)code, shim.Events.One(shim.Id, "/tasks/delete", TaskDelete.Parser).ExitStatus);
+        await shim.Task.ShutdownAsync(new ShutdownRequest { Id = shim.Id }, cancellationToken: Token);
+        await shim.WaitUntilGoneAsync(Bound);
+    }
+
+    /// <summary>A process ended by a signal exits with 128 + the signal.</summary>
+    [Theory]
+    [InlineData(9)]
+    [InlineData(15)]
+    public async Task A_signalled_process_exits_with_128_plus_the_signal(uint signal)
+    {
+        await using LaunchedShim shim = await LaunchAsync("sig", ProcessBehavior.RunUntilKilled("up"));
+        using ClientIo io = await CreateAsync(shim);
+        await shim.Task.StartAsync(new StartRequest { Id = shim.Id }, cancellationToken: Token);
+        await io.WaitForOutputAsync("up\n", Bound);
+
+        await shim.Task.KillAsync(new KillRequest { Id = shim.Id, Signal = signal }, cancellationToken: Token);
+        WaitResponse exited = await shim.Task.WaitAsync(new WaitRequest { Id = shim.Id }, cancellationToken: Token).ResponseAsync.WaitAsync(Bound, Token);
+
+        Assert.Equal(128 + signal, exited.ExitStatus);
+        await DeleteAndShutdownAsync(shim);
+    }
+
+    /// <summary>Wait sent before Start (as ctr does) blocks until the process exits, and answers its status.</summary>
+    [Fact]
+    public async Task Wait_blocks_until_the_process_exits()
+    {
+        await using LaunchedShim shim = await LaunchAsync("wait", ProcessBehavior.RunUntilKilled("up"));
+        using ClientIo io = await CreateAsync(shim);
+        Task<WaitResponse> wait = shim.Task.WaitAsync(new WaitRequest { Id = shim.Id }, cancellationToken: Token).ResponseAsync;
+
+        await shim.Task.StartAsync(new StartRequest { Id = shim.Id }, cancellationToken: Token);
+        await io.WaitForOutputAsync("up\n", Bound);
+        await Task.Delay(300, Token);
+        Assert.False(wait.IsCompleted, "Wait answered while the process was still running");
+
+        await shim.Task.KillAsync(new KillRequest { Id = shim.Id, Signal = 9 }, cancellationToken: Token);
+        WaitResponse exited = await wait.WaitAsync(Bound, Token);
+        Assert.Equal(137u, exited.ExitStatus);
+        Assert.NotNull(exited.ExitedAt);
+        await DeleteAndShutdownAsync(shim);
+    }
+
+    /// <summary>Wait for a process that has exited answers at once, with the same status and time each time.</summary>
+    [Fact]
+    public async Task Wait_returns_at_once_for_a_process_that_already_exited()
+    {
+        await using LaunchedShim shim = await LaunchAsync("waited", ProcessBehavior.ExitWith(7));
+        using ClientIo io = await CreateAsync(shim);
+        await shim.Task.StartAsync(new StartRequest { Id = shim.Id }, cancellationToken: Token);
+        WaitResponse first = await shim.Task.WaitAsync(new WaitRequest { Id = shim.Id }, cancellationToken: Token).ResponseAsync.WaitAsync(Bound, Token);
+
+        WaitResponse again = await shim.Task.WaitAsync(new WaitRequest { Id = shim.Id }, cancellationToken: Token)
+            .ResponseAsync.WaitAsync(TimeSpan.FromSeconds(2), Token);
+
+        Assert.Equal(7u, again.ExitStatus);
+        Assert.Equal(first.ExitedAt, again.ExitedAt);
+        await DeleteAndShutdownAsync(shim);
+    }
+
+    /// <summary>Connect answers the daemon's pid, and the task's pid once it runs (containerd reconnects with it).</summary>
+    [Fact]
+    public async Task Connect_answers_the_shim_pid_and_the_task_pid()
+    {
+        await using LaunchedShim shim = await LaunchAsync("conn", ProcessBehavior.RunUntilKilled());
+        using ClientIo io = await CreateAsync(shim);
+        StartResponse started = await shim.Task.StartAsync(new StartRequest { Id = shim.Id }, cancellationToken: Token);
+
+        await using ShimConnection second = await shim.Connection.ReconnectAsync(Token);
+        ConnectResponse connected = await second.Task.ConnectAsync(new ConnectRequest { Id = shim.Id }, cancellationToken: Token);
+
+        Assert.True(LaunchedShim.IsAlive((int)connected.ShimPid), $"shim pid {connected.ShimPid} is not a live process");
+        Assert.Equal(started.Pid, connected.TaskPid);
+        await shim.Task.KillAsync(new KillRequest { Id = shim.Id, Signal = 9 }, cancellationToken: Token);
+        await shim.Task.WaitAsync(new WaitRequest { Id = shim.Id }, cancellationToken: Token).ResponseAsync.WaitAsync(Bound, Token);
+        await DeleteAndShutdownAsync(shim);
+    }
+
+    /// <summary>
+    /// Shutdown while a task is left changes nothing; after the last Delete it ends the daemon,
+    /// which removes its socket and lock, and no process of the task is left.
+    /// </summary>
+    [Fact]
+    public async Task Shutdown_ends_the_daemon_only_once_no_task_is_left_and_leaves_nothing_behind()
+    {
+        await using LaunchedShim shim = await LaunchAsync("shut", ProcessBehavior.RunUntilKilled());
+        using ClientIo io = await CreateAsync(shim);
+        StartResponse started = await shim.Task.StartAsync(new StartRequest { Id = shim.Id }, cancellationToken: Token);
+
+        await shim.Task.ShutdownAsync(new ShutdownRequest { Id = shim.Id }, cancellationToken: Token);
+        await Task.Delay(300, Token);
+        Assert.True(LaunchedShim.IsAlive(shim.DaemonPid), "the daemon exited with a task left");
+        StateResponse state = await shim.Task.StateAsync(new StateRequest { Id = shim.Id }, cancellationToken: Token);
+        Assert.Equal(Status.Running, state.Status);
+
+        await shim.Task.KillAsync(new KillRequest { Id = shim.Id, Signal = 9 }, cancellationToken: Token);
+        await shim.Task.WaitAsync(new WaitRequest { Id = shim.Id }, cancellationToken: Token).ResponseAsync.WaitAsync(Bound, Token);
+        await DeleteAndShutdownAsync(shim);
+        Assert.NotNull(shim.Connection.SocketPath);
+        Assert.False(File.Exists(shim.Connection.SocketPath), "socket left behind");
+        if (Target.ReportsHostPids)
+        {
+            Assert.False(LaunchedShim.IsAlive((int)started.Pid), $"the task's process {started.Pid} outlived its shim");
+        }
+    }
+}
