@@ -57,14 +57,8 @@ internal static class StartAction
 
         // Serialises starts of one group, and keeps the daemon from exiting while we join it.
         using GroupLock held = await GroupLock.AcquireAsync(GroupLock.PathFor(socketPath), ReadyTimeout).ConfigureAwait(false);
-        if (File.Exists(socketPath) && await TryJoinAsync(address, args.Id, bundle, selection.Plugin).ConfigureAwait(false) is { } joined)
+        if (File.Exists(socketPath) && await TryJoinAsync(address, args.Id, bundle, selection.Plugin, output.Grpc).ConfigureAwait(false) is { } joined)
         {
-            if (output.Grpc && joined.GrpcAddress.Length == 0)
-            {
-                throw new ShimStartException(
-                    $"the shim at {address} serving this container's group does not serve gRPC, which {StartOutput.ConfigKey} asks for");
-            }
-
             WriteAddress(bundle, address, output.Format(address, joined.GrpcAddress), stdout);
             return 0;
         }
@@ -101,7 +95,7 @@ internal static class StartAction
     /// Asks the daemon at <paramref name="address"/> to keep a place for the container. False when
     /// nothing serves there (a dead daemon's socket); an error when it answers but refuses.
     /// </summary>
-    private static async Task<JoinResponse?> TryJoinAsync(string address, string containerId, string bundle, string plugin)
+    private static async Task<JoinResponse?> TryJoinAsync(string address, string containerId, string bundle, string plugin, bool wantGrpc)
     {
         TtrpcClient client;
         try
@@ -117,7 +111,7 @@ internal static class StartAction
         try
         {
             return await new Group.GroupClient(client).JoinAsync(
-                new JoinRequest { ContainerId = containerId, Bundle = bundle, Plugin = plugin },
+                new JoinRequest { ContainerId = containerId, Bundle = bundle, Plugin = plugin, WantGrpc = wantGrpc },
                 deadline: DateTime.UtcNow + JoinTimeout).ConfigureAwait(false);
         }
         catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable)

@@ -21,6 +21,12 @@ internal sealed class GroupService(GroupMembership membership, string grpcSocket
                     $"bundle \"{request.Bundle}\" is not an existing absolute directory");
             }
 
+            if (request.WantGrpc && grpcSocket.Length == 0)
+            {
+                throw new PluggableShim.Abstractions.FailedPreconditionException(
+                    "this shim's daemon does not serve gRPC, which the container's startOutput asks for");
+            }
+
             int? members = membership.Join(request.ContainerId, request.Plugin, request.Bundle.Length > 0 ? request.Bundle : null);
             return members is { } count
                 ? Task.FromResult(new JoinResponse { ShimPid = (uint)Environment.ProcessId, Members = (uint)count, GrpcAddress = grpcSocket })

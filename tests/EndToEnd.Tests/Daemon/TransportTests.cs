@@ -57,7 +57,7 @@ public sealed class TransportTests(ContainerdFixture fixture)
             Assert.DoesNotContain(mapped, f => f.StartsWith("Grpc.Net.", StringComparison.Ordinal) || f.StartsWith("Grpc.AspNetCore.", StringComparison.Ordinal));
         }
 
-        await shim.Task.ShutdownAsync(new ShutdownRequest { Id = id }, cancellationToken: Token);
+        await RunToCompletionAsync(shim);
         await Poll.UntilAsync(() => !Posix.IsAlive(shim.DaemonPid), "daemon still running after Shutdown");
     }
 

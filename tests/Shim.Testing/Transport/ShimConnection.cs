@@ -36,8 +36,8 @@ public sealed class ShimConnection : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(address);
         if (address.Protocol == "grpc")
         {
+            // No eager connect: a channel with a ConnectCallback cannot; the first call connects.
             GrpcChannel channel = GrpcShimChannel.Create(address.SocketPath);
-            await channel.ConnectAsync(cancellationToken).ConfigureAwait(false);
             return new ShimConnection(address, channel.CreateCallInvoker(), new DisposeAction(channel.Dispose));
         }
 
