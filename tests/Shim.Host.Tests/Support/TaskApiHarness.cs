@@ -63,6 +63,9 @@ internal sealed class TaskApiHarness : IAsyncDisposable
 
     public ShimLifetime Lifetime { get; }
 
+    /// <summary>The gRPC server's socket, for the gRPC transports.</summary>
+    public string? GrpcSocket { get; private set; }
+
     /// <summary>A real directory to pass as a bundle.</summary>
     public string Bundle => _directory;
 
@@ -99,7 +102,10 @@ internal sealed class TaskApiHarness : IAsyncDisposable
         }
 
         ShimConnection client = await address.ConnectAsync();
-        return new TaskApiHarness(server, grpc, client, directory, runtime, events, lifetime);
+        return new TaskApiHarness(server, grpc, client, directory, runtime, events, lifetime)
+        {
+            GrpcSocket = grpc is null ? null : address.SocketPath,
+        };
     }
 
     public async Task<ScriptedContainer> CreateAsync(string id)
