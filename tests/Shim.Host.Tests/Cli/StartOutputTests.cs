@@ -1,3 +1,6 @@
+using System.Text;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
 using PluggableShim.Host.Cli;
 
 namespace PluggableShim.Host.Tests.Cli;
@@ -22,6 +25,26 @@ public sealed class StartOutputTests
 
         Assert.Equal(expected, output.Format(Ttrpc, output.Grpc ? Grpc : null));
         Assert.Equal(configured?.EndsWith("-grpc", StringComparison.Ordinal) ?? false, output.Grpc);
+    }
+
+    [Theory]
+    [InlineData("address")]
+    [InlineData("json-v2-ttrpc")]
+    [InlineData("json-v2-grpc")]
+    [InlineData("json-v3-ttrpc")]
+    [InlineData("json-v3-grpc")]
+    public void No_form_parses_as_protobuf_which_containerd_2_3_tries_first(string configured)
+    {
+        // containerd 2.3 reads start's output as a protobuf BootstrapResult first and falls back to
+        // JSON and then the plain address only when that fails: ours must fail it, at real lengths.
+        string socket = "/run/containerd/s/" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("x"u8));
+        StartOutput output = StartOutput.Parse(configured);
+        for (int i = 0; i < 50; i++)
+        {
+            string grpc = StartOutput.GrpcSocketFor(socket);
+            byte[] printed = Encoding.UTF8.GetBytes(output.Format("unix://" + socket, output.Grpc ? grpc : null));
+            Assert.Throws<InvalidProtocolBufferException>(() => Empty.Parser.ParseFrom(printed));
+        }
     }
 
     [Fact]
