@@ -164,7 +164,7 @@ internal static class DaemonAction
         {
             Namespace = args.Namespace,
             Plugin = loaded.Plugin.Info,
-            StartOptions = input.RuntimeOptions is { } any ? new TypedPayload(any.TypeUrl, any.Value.Memory) : null,
+            StartOptions = input.StartOptions,
             IoOpenTimeout = TimeSpan.FromSeconds(config.IoOpenTimeoutSeconds ?? 10),
         });
         services.AddSingleton<ShimLifetime>();

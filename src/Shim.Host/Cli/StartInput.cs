@@ -39,6 +39,10 @@ internal sealed record StartInput
     /// <summary>Whether the bootstrap parameters ask for debug logging (Go slog's debug level or below).</summary>
     public bool Debug => Bootstrap is { LogLevel: <= -4 };
 
+    /// <summary>The runtime options as the plugin gets them (<c>ShimOptions.StartOptions</c>); null when none came.</summary>
+    public PluggableShim.Abstractions.TypedPayload? StartOptions =>
+        RuntimeOptions is { } any ? new PluggableShim.Abstractions.TypedPayload(any.TypeUrl, any.Value.Memory) : null;
+
     /// <summary>The runtime options as serialized Any bytes (empty for none), the form plugin selection reads.</summary>
     public byte[] RuntimeOptionsBytes => RuntimeOptions?.ToByteArray() ?? [];
 

@@ -29,6 +29,7 @@ public sealed class StartInputTests
         Assert.Equal(StartInputForm.Empty, input.Form);
         Assert.Null(input.RuntimeOptions);
         Assert.Null(input.Bootstrap);
+        Assert.Null(input.StartOptions);
         Assert.Empty(input.RuntimeOptionsBytes);
     }
 
@@ -69,6 +70,8 @@ public sealed class StartInputTests
 
         Assert.Equal(StartInputForm.Bootstrap, input.Form);
         Assert.Equal("/etc/psh/b.json", RuntimeOptions.Parser.ParseFrom(input.RuntimeOptions!.Value).ConfigPath);
+        Assert.Equal("runtimeoptions.v1.Options", input.StartOptions!.TypeUrl);
+        Assert.Equal(RuntimeOptionsAny("/etc/psh/b.json").Value.ToByteArray(), input.StartOptions.Value.ToArray());
         Assert.Equal("/run/containerd/containerd.sock.ttrpc", input.TtrpcAddress);
         Assert.Equal("/run/containerd/containerd.sock", input.GrpcAddress);
         Assert.True(input.Debug);
