@@ -112,10 +112,21 @@ public sealed class LaunchedShim : IAsyncDisposable
             throw new ShimStartFailedException(started);
         }
 
-        started.EnsureSuccess();
-        ShimAddress printed = ShimAddress.Parse(started.Stdout);
-        ShimConnection connection = await printed.ConnectAsync(cancellationToken);
-        var launched = new LaunchedShim(id, ns, bundle, printed, connection) { _shim = shim, _containerdAddress = containerd.Address };
+        LaunchedShim launched;
+        try
+        {
+            started.EnsureSuccess();
+            ShimAddress printed = ShimAddress.Parse(started.Stdout);
+            ShimConnection connection = await printed.ConnectAsync(cancellationToken);
+            launched = new LaunchedShim(id, ns, bundle, printed, connection) { _shim = shim, _containerdAddress = containerd.Address };
+        }
+        catch
+        {
+            // Nothing to drive: a daemon that did start exits once its unused place lapses (30 s).
+            Directory.Delete(bundle, recursive: true);
+            throw;
+        }
+
         launched._daemonPid = await launched.DaemonPidAsync();
         if (options.ExpectFailure)
         {
