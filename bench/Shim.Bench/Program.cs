@@ -12,15 +12,18 @@ using TaskClient = PluggableShim.Contracts.Task.Task.TaskClient;
 
 // End-to-end comparison of our shim (Fake plugin) with Debian's Go containerd-shim-runc-v2, in one
 // invocation, on one private containerd, runs alternating so that machine noise hits both alike.
-// Usage: dotnet run -c Release --project bench/Shim.Bench [-- --runs N --out FILE.md]
+// Usage: dotnet run -c Release --project bench/Shim.Bench [-- --runs N --out FILE.md] [--transports]
+// --transports: only the daemon's start-up with ttrpc against gRPC mode (PluggableShim.Bench.TransportStartup).
 int runs = 15;
 string? output = null;
+bool transportsOnly = false;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
         case "--runs": runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--out": output = args[++i]; break;
+        case "--transports": transportsOnly = true; break;
         default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
     }
 }
@@ -43,6 +46,17 @@ void Line(string text)
 {
     Console.WriteLine(text);
     report.AppendLine(text);
+}
+
+if (transportsOnly)
+{
+    await PluggableShim.Bench.TransportStartup.RunAsync(containerd, ours, runs, Line);
+    if (output is not null)
+    {
+        await File.WriteAllTextAsync(output, report.ToString());
+    }
+
+    return 0;
 }
 
 int counter = 0;

@@ -2,8 +2,6 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
-using Google.Protobuf;
-using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
@@ -14,6 +12,7 @@ using PluggableShim.Host.Logging;
 using PluggableShim.Host.Plugins;
 using PluggableShim.Host.Posix;
 using PluggableShim.Host.Tasks;
+using PluggableShim.Host.Transport;
 using PluggableShim.Host.Windows;
 using PluggableShim.Ttrpc;
 
@@ -43,6 +42,21 @@ internal static class DaemonAction
         }
 
         string bundle = args.Bundle;
+        // stdin of start, as it came: a bare Any or BootstrapParams (see StartInput).
+        byte[] optionBytes = Convert.FromBase64String(Environment.GetEnvironmentVariable(StartAction.OptionsVariable) ?? string.Empty);
+        Environment.SetEnvironmentVariable(StartAction.OptionsVariable, null); // not for the containers' processes
+        StartInput? input = null;
+        InvalidDataException? badInput = null;
+        try
+        {
+            input = StartInput.Decode(optionBytes, args.Id, args.Namespace);
+            args = args with { Debug = args.Debug || input.Debug };
+        }
+        catch (InvalidDataException ex)
+        {
+            badInput = ex; // reported through the readiness pipe below
+        }
+
         var logs = new BundleLogSinks(pipe is null ? null : args.Namespace);
         logs.Add(args.Id, bundle);
         using ILoggerFactory loggerFactory = LoggerFactory.Create(builder => builder
@@ -52,14 +66,17 @@ internal static class DaemonAction
         bool ready = false;
         try
         {
-            byte[] optionBytes = Convert.FromBase64String(Environment.GetEnvironmentVariable(StartAction.OptionsVariable) ?? string.Empty);
-            Environment.SetEnvironmentVariable(StartAction.OptionsVariable, null); // not for the containers' processes
-            string? configPath = PluginSelection.ConfigPathFromOptions(optionBytes);
+            if (badInput is not null || input is null)
+            {
+                throw badInput ?? new InvalidDataException("no start input");
+            }
+
+            string? configPath = PluginSelection.ConfigPathFromOptions(input.RuntimeOptions);
             ShimConfig config = configPath is not null ? ShimConfig.Load(configPath, required: true) : ShimConfig.Load(ShimConfig.DefaultPath());
             PluginActivator.LoadedPlugin loaded = PluginActivator.Load(config.ResolvePluginsDirectory(), args.Plugin);
 
             string socketPath = pipe?.MarkerPath ?? ShimSocket.PathFor(args.Address, args.Namespace, args.Group.Length > 0 ? args.Group : args.Id);
-            ServiceProvider services = BuildServices(args, config, loaded, optionBytes, loggerFactory, logs, socketPath, pipe);
+            ServiceProvider services = BuildServices(args, config, loaded, input, loggerFactory, logs, socketPath, pipe);
             await using ConfiguredAsyncDisposable disposeServices = services.ConfigureAwait(false);
             IContainerRuntime runtime = services.GetService<IContainerRuntime>()
                 ?? throw new PluginLoadException(args.Plugin, "registered no IContainerRuntime");
@@ -67,9 +84,11 @@ internal static class DaemonAction
 
             var server = new TtrpcServer(new TtrpcServerOptions { RequireSameUser = true }, loggerFactory);
             await using ConfiguredAsyncDisposable disposeServer = server.ConfigureAwait(false);
-            Contracts.Task.Task.BindService(server.Binder, services.GetRequiredService<TaskService>());
+            TaskService taskService = services.GetRequiredService<TaskService>();
+            Contracts.Task.Task.BindService(server.Binder, taskService);
+            Contracts.Task.V3.Task.BindService(server.Binder, new TaskV3Service(taskService));
             GroupMembership membership = services.GetRequiredService<GroupMembership>();
-            Contracts.Group.Group.BindService(server.Binder, new GroupService(membership));
+            Contracts.Group.Group.BindService(server.Binder, new GroupService(membership, args.GrpcSocket));
             // The container that started us: its Create follows.
             membership.Join(args.Id, args.Plugin, bundle: null);
             if (pipe is not null)
@@ -83,6 +102,12 @@ internal static class DaemonAction
                 // group lock; by the time the listener closes, the path may be a successor's.
                 server.Serve(TtrpcListener.FromListeningSocket(socket, socketPath, ownsPath: false));
             }
+
+            // gRPC mode: the same Task service on a second socket; ttrpc stays for Join and delete.
+            IGrpcServer? grpcServer = args.GrpcSocket.Length > 0
+                ? await GrpcTransport.StartAsync(args.GrpcSocket, taskService, loggerFactory).ConfigureAwait(false)
+                : null;
+            await using ConfiguredAsyncDisposable disposeGrpc = (grpcServer ?? GrpcTransport.None).ConfigureAwait(false);
 
             ShimLifetime lifetime = services.GetRequiredService<ShimLifetime>();
             using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
@@ -100,7 +125,9 @@ internal static class DaemonAction
             await KillRemainingAsync(services.GetRequiredService<TaskTable>()).ConfigureAwait(false);
             using (var drain = new CancellationTokenSource(DrainTimeout))
             {
-                await server.ShutdownAsync(drain.Token).ConfigureAwait(false);
+                await Task.WhenAll(
+                    server.ShutdownAsync(drain.Token),
+                    grpcServer?.StopAsync(drain.Token) ?? Task.CompletedTask).ConfigureAwait(false);
             }
 
             await services.GetRequiredService<IEventPublisher>().FlushAsync(FlushTimeout).ConfigureAwait(false);
@@ -124,7 +151,7 @@ internal static class DaemonAction
         ShimArguments args,
         ShimConfig config,
         PluginActivator.LoadedPlugin loaded,
-        byte[] optionBytes,
+        StartInput input,
         ILoggerFactory loggerFactory,
         BundleLogSinks logs,
         string socketPath,
@@ -145,16 +172,13 @@ internal static class DaemonAction
             throw PluginLoadException.From(args.Plugin, loaded.Directory, "threw while registering its services", ex);
         }
 
-        string ttrpcAddress = Environment.GetEnvironmentVariable("TTRPC_ADDRESS") is { Length: > 0 } fromEnv
-            ? fromEnv
-            : args.Address + ".ttrpc";
-        services.AddSingleton<IEventPublisher>(sp => new TtrpcEventPublisher(
-            ttrpcAddress, args.Namespace, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<TtrpcEventPublisher>>()));
+        services.AddSingleton(sp => EventTarget.Choose(args, input).Create(
+            args.Namespace, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton(new ShimOptions
         {
             Namespace = args.Namespace,
             Plugin = loaded.Plugin.Info,
-            StartOptions = ToPayload(optionBytes),
+            StartOptions = input.StartOptions,
             IoOpenTimeout = TimeSpan.FromSeconds(config.IoOpenTimeoutSeconds ?? 10),
         });
         services.AddSingleton<ShimLifetime>();
@@ -170,24 +194,6 @@ internal static class DaemonAction
         services.AddSingleton<TaskTable>();
         services.AddSingleton<TaskService>();
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false });
-    }
-
-    private static TypedPayload? ToPayload(byte[] anyBytes)
-    {
-        if (anyBytes.Length == 0)
-        {
-            return null;
-        }
-
-        try
-        {
-            Any any = Any.Parser.ParseFrom(anyBytes);
-            return any.TypeUrl.Length == 0 ? null : new TypedPayload(any.TypeUrl, any.Value.Memory);
-        }
-        catch (InvalidProtocolBufferException)
-        {
-            return null;
-        }
     }
 
     private static async Task KillRemainingAsync(TaskTable tasks)

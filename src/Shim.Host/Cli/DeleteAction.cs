@@ -63,6 +63,11 @@ internal static class DeleteAction
                 if (!DaemonServes(socket, args.Id))
                 {
                     File.Delete(socket);
+                    foreach (string grpcSocket in StartOutput.GrpcSocketsOf(socket))
+                    {
+                        File.Delete(grpcSocket); // a dead gRPC-mode daemon's second socket
+                    }
+
                     held.DeleteFile();
                 }
             }

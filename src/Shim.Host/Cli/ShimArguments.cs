@@ -23,6 +23,9 @@ internal sealed record ShimArguments
     public int ListenFd { get; init; } = -1;
     public int ReadyFd { get; init; } = -1;
 
+    /// <summary>Where the daemon serves gRPC besides ttrpc; empty for ttrpc only.</summary>
+    public string GrpcSocket { get; init; } = string.Empty;
+
     private static readonly HashSet<string> BoolFlags = ["debug", "v", "version"];
 
     public static ShimArguments Parse(IReadOnlyList<string> args)
@@ -86,6 +89,7 @@ internal sealed record ShimArguments
         "group" => a with { Group = value! },
         "listen-fd" => a with { ListenFd = int.Parse(value!, System.Globalization.CultureInfo.InvariantCulture) },
         "ready-fd" => a with { ReadyFd = int.Parse(value!, System.Globalization.CultureInfo.InvariantCulture) },
+        "grpc-socket" => a with { GrpcSocket = value! },
         _ => throw new ArgumentException($"flag provided but not defined: -{name}"),
     };
 
@@ -107,6 +111,12 @@ internal sealed record ShimArguments
         if (Debug)
         {
             list.Add("-debug");
+        }
+
+        if (GrpcSocket.Length > 0)
+        {
+            list.Add("-grpc-socket");
+            list.Add(GrpcSocket);
         }
 
         list.Add("daemon");

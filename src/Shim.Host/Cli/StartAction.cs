@@ -37,20 +37,23 @@ internal static class StartAction
     {
         Identifiers.Validate(args.Id, "container id");
         Identifiers.ValidateNamespace(args.Namespace);
+        // Handed to the daemon as read: it takes containerd's addresses from BootstrapParams too.
         byte[] options = ReadAll(stdin);
+        StartInput input = StartInput.Decode(options, args.Id, args.Namespace);
         string bundle = args.Bundle.Length > 0 ? args.Bundle : Directory.GetCurrentDirectory();
         if (!Path.IsPathFullyQualified(bundle) || !Directory.Exists(bundle))
         {
             throw new ShimStartException($"bundle {bundle} is not an existing absolute directory");
         }
 
-        PluginSelection.Result selection = PluginSelection.Resolve(InvokedAs.Get(), options, bundle);
+        PluginSelection.Result selection = PluginSelection.Resolve(InvokedAs.Get(), input.RuntimeOptionsBytes, bundle);
+        StartOutput output = StartOutput.Parse(selection.Config.StartOutput);
         PluginSelection.RequireInstalled(selection.Config.ResolvePluginsDirectory(), selection.Plugin);
         string group = ShimGroup.Of(bundle, args.Id);
 #if !LAUNCHER
         if (Windows.PortableHost.Enabled)
         {
-            return await Windows.PipeStart.RunAsync(args with { Bundle = bundle }, selection.Plugin, group, options, stdout).ConfigureAwait(false);
+            return await Windows.PipeStart.RunAsync(args with { Bundle = bundle }, selection.Plugin, group, options, output, stdout).ConfigureAwait(false);
         }
 #endif
 
@@ -60,13 +63,19 @@ internal static class StartAction
 
         // Serialises starts of one group, and keeps the daemon from exiting while we join it.
         using GroupLock held = await GroupLock.AcquireAsync(GroupLock.PathFor(socketPath), ReadyTimeout).ConfigureAwait(false);
-        if (File.Exists(socketPath) && await TryJoinAsync(address, args.Id, bundle, selection.Plugin).ConfigureAwait(false))
+        if (File.Exists(socketPath) && await TryJoinAsync(address, args.Id, bundle, selection.Plugin, output.Grpc).ConfigureAwait(false) is { } joined)
         {
-            WriteAddress(bundle, address, stdout);
+            WriteAddress(bundle, address, output.Format(address, joined.GrpcAddress), stdout);
             return 0;
         }
 
         File.Delete(socketPath); // a stale file from a dead shim
+        foreach (string stale in StartOutput.GrpcSocketsOf(socketPath))
+        {
+            File.Delete(stale);
+        }
+
+        string? grpcSocket = output.Grpc ? StartOutput.GrpcSocketFor(socketPath) : null;
         // Deliberately never disposed: .NET unlinks a socket file it bound when the Socket is
         // disposed, and the daemon serves this very file. start exits right after anyway.
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -74,7 +83,7 @@ internal static class StartAction
         socket.Listen(512);
         try
         {
-            SpawnDaemon(args with { Bundle = bundle }, selection.Plugin, group, options, (int)socket.Handle);
+            SpawnDaemon(args with { Bundle = bundle, GrpcSocket = grpcSocket ?? string.Empty }, selection.Plugin, group, options, (int)socket.Handle);
         }
         catch
         {
@@ -84,7 +93,7 @@ internal static class StartAction
             throw;
         }
 
-        WriteAddress(bundle, address, stdout);
+        WriteAddress(bundle, address, output.Format(address, grpcSocket), stdout);
         return 0;
     }
 
@@ -92,7 +101,7 @@ internal static class StartAction
     /// Asks the daemon at <paramref name="address"/> to keep a place for the container. False when
     /// nothing serves there (a dead daemon's socket); an error when it answers but refuses.
     /// </summary>
-    internal static async Task<bool> TryJoinAsync(string address, string containerId, string bundle, string plugin)
+    internal static async Task<JoinResponse?> TryJoinAsync(string address, string containerId, string bundle, string plugin, bool wantGrpc)
     {
         TtrpcClient client;
         try
@@ -101,20 +110,19 @@ internal static class StartAction
         }
         catch (Exception ex) when (ex is SocketException or IOException)
         {
-            return false;
+            return null;
         }
 
         await using ConfiguredAsyncDisposable disposeClient = client.ConfigureAwait(false);
         try
         {
-            await new Group.GroupClient(client).JoinAsync(
-                new JoinRequest { ContainerId = containerId, Bundle = bundle, Plugin = plugin },
+            return await new Group.GroupClient(client).JoinAsync(
+                new JoinRequest { ContainerId = containerId, Bundle = bundle, Plugin = plugin, WantGrpc = wantGrpc },
                 deadline: DateTime.UtcNow + JoinTimeout).ConfigureAwait(false);
-            return true;
         }
         catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable)
         {
-            return false; // the connection failed, or the daemon is on its way out
+            return null; // the connection failed, or the daemon is on its way out
         }
         catch (RpcException ex)
         {
@@ -253,13 +261,14 @@ internal static class StartAction
         }
     }
 
-    internal static void WriteAddress(string bundle, string address, TextWriter stdout)
+    /// <summary>The bundle's <c>address</c> file keeps the ttrpc address; stdout gets the configured form.</summary>
+    internal static void WriteAddress(string bundle, string address, string printed, TextWriter stdout)
     {
         string file = Path.Combine(bundle, "address");
         string temp = file + ".tmp";
         File.WriteAllText(temp, address);
         File.Move(temp, file, overwrite: true);
-        stdout.Write(address);
+        stdout.Write(printed);
         stdout.Flush();
     }
 

@@ -26,6 +26,13 @@ internal sealed class ShimConfig
     [JsonPropertyName("ioOpenTimeoutSeconds")]
     public double? IoOpenTimeoutSeconds { get; init; }
 
+    /// <summary>
+    /// What <c>start</c> prints, and so the transport containerd uses: <c>address</c> (default),
+    /// <c>json-v2-ttrpc</c>, <c>json-v2-grpc</c>, <c>json-v3-ttrpc</c> or <c>json-v3-grpc</c>.
+    /// </summary>
+    [JsonPropertyName("startOutput")]
+    public string? StartOutput { get; init; }
+
     [JsonIgnore]
     public string? SourcePath { get; private set; }
 

@@ -8,8 +8,10 @@ using Task = System.Threading.Tasks.Task;
 namespace PluggableShim.EndToEnd.Tests.Daemon;
 
 /// <summary>
-/// The published shim's daemon, launched through <c>start</c> as containerd does, driven over its
-/// socket with calls ctr does not make; its events go to the real containerd.
+/// The published shim's daemon, launched through <c>start</c> as containerd does, driven over the
+/// address start printed with calls ctr does not make; its events go to the real containerd.
+/// Every test runs once per transport: the plain address (ttrpc, Task v2), bootstrap JSON v3 over
+/// ttrpc (Task v3), and gRPC with v2 and v3 (a generated gRPC client on the printed socket).
 /// </summary>
 [Collection(ContainerdCollection.Name)]
 public sealed class DaemonTaskApiTests(ContainerdFixture fixture)
@@ -20,13 +22,17 @@ public sealed class DaemonTaskApiTests(ContainerdFixture fixture)
 
     private static string NewId(string stem) => $"{stem}-{Guid.NewGuid().ToString("N")[..8]}";
 
-    [Fact]
-    public async Task CloseIO_gives_the_process_EOF_and_output_written_after_it_still_arrives()
+    /// <summary>The shim config's startOutput values the tests run under.</summary>
+    public static TheoryData<string> Transports => ["address", "json-v3-ttrpc", "json-v2-grpc", "json-v3-grpc"];
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task CloseIO_gives_the_process_EOF_and_output_written_after_it_still_arrives(string transport)
     {
         LocalContainerd containerd = await fixture.RequireAsync(Ns);
         string id = NewId("closeio");
         await using LaunchedShim shim = await LaunchedShim.StartAsync(
-            containerd, fixture.FakeShim, Ns, id, ["sh", "-c", "cat; echo after-eof"], Token);
+            containerd, fixture.FakeShim, Ns, id, ["sh", "-c", "cat; echo after-eof"], Token, transport);
         using var fifos = new ClientFifos();
         int daemon = await shim.DaemonPidAsync();
 
@@ -51,6 +57,7 @@ public sealed class DaemonTaskApiTests(ContainerdFixture fixture)
         await shim.Task.ShutdownAsync(new ShutdownRequest { Id = id }, cancellationToken: Token);
         await Poll.UntilAsync(() => !Posix.IsAlive(daemon), "daemon still running after Shutdown");
         Assert.False(File.Exists(shim.SocketPath), "socket left behind");
+        Assert.False(File.Exists(shim.Printed.SocketPath), "printed socket left behind");
 
         await containerd.Events.WaitForAsync(e => e.ContainerId == id && e.Topic == "/tasks/delete", TimeSpan.FromSeconds(10), Token);
         Assert.Equal(
@@ -58,12 +65,13 @@ public sealed class DaemonTaskApiTests(ContainerdFixture fixture)
             containerd.Events.For(Ns, id).Select(e => e.Topic));
     }
 
-    [Fact]
-    public async Task Bad_input_gets_clear_status_codes_and_the_shim_keeps_serving()
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task Bad_input_gets_clear_status_codes_and_the_shim_keeps_serving(string transport)
     {
         LocalContainerd containerd = await fixture.RequireAsync(Ns);
         string id = NewId("badinput");
-        await using LaunchedShim shim = await LaunchedShim.StartAsync(containerd, fixture.FakeShim, Ns, id, ["sleep", "300"], Token);
+        await using LaunchedShim shim = await LaunchedShim.StartAsync(containerd, fixture.FakeShim, Ns, id, ["sleep", "300"], Token, transport);
         await shim.Task.CreateAsync(new CreateTaskRequest { Id = id, Bundle = shim.Bundle }, cancellationToken: Token);
         await shim.Task.StartAsync(new StartRequest { Id = id }, cancellationToken: Token);
 
@@ -92,12 +100,13 @@ public sealed class DaemonTaskApiTests(ContainerdFixture fixture)
         await shim.Task.ShutdownAsync(new ShutdownRequest { Id = id }, cancellationToken: Token);
     }
 
-    [Fact]
-    public async Task Delete_after_the_daemon_was_killed_reaps_its_process_and_succeeds_again_when_all_is_gone()
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task Delete_after_the_daemon_was_killed_reaps_its_process_and_succeeds_again_when_all_is_gone(string transport)
     {
         LocalContainerd containerd = await fixture.RequireAsync(Ns);
         string id = NewId("orphan");
-        await using LaunchedShim shim = await LaunchedShim.StartAsync(containerd, fixture.FakeShim, Ns, id, ["sleep", "300"], Token);
+        await using LaunchedShim shim = await LaunchedShim.StartAsync(containerd, fixture.FakeShim, Ns, id, ["sleep", "300"], Token, transport);
         await shim.Task.CreateAsync(new CreateTaskRequest { Id = id, Bundle = shim.Bundle }, cancellationToken: Token);
         int init = (int)(await shim.Task.StartAsync(new StartRequest { Id = id }, cancellationToken: Token)).Pid;
         int daemon = await shim.DaemonPidAsync();
@@ -125,6 +134,7 @@ public sealed class DaemonTaskApiTests(ContainerdFixture fixture)
 
         await Poll.UntilAsync(() => !Posix.IsAlive(init), "the dead shim's process was not reaped by delete");
         Assert.False(File.Exists(shim.SocketPath), "socket left behind");
+        Assert.False(File.Exists(shim.Printed.SocketPath), "printed socket left behind");
     }
 
     private static async Task AssertStatus(StatusCode code, string mentions, Task call)

@@ -3,31 +3,56 @@ using PluggableShim.Abstractions;
 using PluggableShim.Contracts.Task;
 using PluggableShim.Host.Grouping;
 using PluggableShim.Host.Tasks;
+using PluggableShim.Host.Transport;
+using PluggableShim.Testing.Transport;
 using PluggableShim.Ttrpc;
 using TaskClient = PluggableShim.Contracts.Task.Task.TaskClient;
 
 namespace PluggableShim.Host.Tests.Support;
 
 /// <summary>
-/// The host's Task service over a real ttrpc socket, with a scripted plugin behind it, so tests
-/// see exactly what containerd would: status codes over the wire.
+/// The host's Task service over a real socket, with a scripted plugin behind it, so tests see
+/// exactly what containerd would: status codes over the wire. The transport is one of
+/// <see cref="Transports"/>: the daemon's ttrpc server (with the v2 service and the v3 adapter
+/// bound, as the daemon binds them) or its gRPC server, driven by a generated client through
+/// <see cref="ShimConnection"/>, which sends v2 calls to v3 for the v3 transports.
 /// </summary>
 internal sealed class TaskApiHarness : IAsyncDisposable
 {
     private readonly TtrpcServer _server;
-    private readonly TtrpcClient _client;
+    private readonly IGrpcServer? _grpc;
+    private readonly ShimConnection _client;
     private readonly string _directory;
 
-    private TaskApiHarness(TtrpcServer server, TtrpcClient client, string directory, ScriptedRuntime runtime,
+    private TaskApiHarness(TtrpcServer server, IGrpcServer? grpc, ShimConnection client, string directory, ScriptedRuntime runtime,
         RecordingPublisher events, ShimLifetime lifetime)
     {
         _server = server;
+        _grpc = grpc;
         _client = client;
         _directory = directory;
         Runtime = runtime;
         Events = events;
         Lifetime = lifetime;
-        Client = new TaskClient(client);
+        Client = new TaskClient(client.CallInvoker);
+    }
+
+    /// <summary>Every transport and Task API version the daemon serves.</summary>
+    public static TheoryData<string> Transports => ["ttrpc-v2", "ttrpc-v3", "grpc-v2", "grpc-v3"];
+
+    /// <summary>Each value with each transport.</summary>
+    public static TheoryData<string, string> WithTransports(string[] values)
+    {
+        var data = new TheoryData<string, string>();
+        foreach (string value in values)
+        {
+            foreach (string transport in Transports)
+            {
+                data.Add(value, transport);
+            }
+        }
+
+        return data;
     }
 
     public TaskClient Client { get; }
@@ -38,10 +63,15 @@ internal sealed class TaskApiHarness : IAsyncDisposable
 
     public ShimLifetime Lifetime { get; }
 
+    /// <summary>The gRPC server's socket, for the gRPC transports.</summary>
+    public string? GrpcSocket { get; private set; }
+
     /// <summary>A real directory to pass as a bundle.</summary>
     public string Bundle => _directory;
 
-    public static async Task<TaskApiHarness> StartAsync(TaskCapabilities capabilities = TaskCapabilities.Exec | TaskCapabilities.Pause | TaskCapabilities.Pids)
+    public static async Task<TaskApiHarness> StartAsync(
+        TaskCapabilities capabilities = TaskCapabilities.Exec | TaskCapabilities.Pause | TaskCapabilities.Pids,
+        string transport = "ttrpc-v2")
     {
         string directory = Directory.CreateTempSubdirectory("shim-host-tests-").FullName;
         var runtime = new ScriptedRuntime();
@@ -58,10 +88,24 @@ internal sealed class TaskApiHarness : IAsyncDisposable
         var service = new TaskService(table, membership, options, NullLogger<TaskService>.Instance);
         var server = new TtrpcServer();
         PluggableShim.Contracts.Task.Task.BindService(server.Binder, service);
+        PluggableShim.Contracts.Task.V3.Task.BindService(server.Binder, new TaskV3Service(service));
         string socket = Path.Combine(directory, "shim.sock");
         server.Serve(TtrpcListener.ListenUnix(socket));
-        TtrpcClient client = await TtrpcClient.ConnectAsync("unix://" + socket);
-        return new TaskApiHarness(server, client, directory, runtime, events, lifetime);
+        int version = transport.EndsWith("-v3", StringComparison.Ordinal) ? 3 : 2;
+        IGrpcServer? grpc = null;
+        ShimAddress address = new("ttrpc", version, "unix://" + socket, IsJson: version == 3);
+        if (transport.StartsWith("grpc", StringComparison.Ordinal))
+        {
+            string grpcSocket = Path.Combine(directory, "shim.grpc");
+            grpc = await GrpcTransport.StartAsync(grpcSocket, service, NullLoggerFactory.Instance);
+            address = new ShimAddress("grpc", version, grpcSocket, IsJson: true);
+        }
+
+        ShimConnection client = await address.ConnectAsync();
+        return new TaskApiHarness(server, grpc, client, directory, runtime, events, lifetime)
+        {
+            GrpcSocket = grpc is null ? null : address.SocketPath,
+        };
     }
 
     public async Task<ScriptedContainer> CreateAsync(string id)
@@ -73,6 +117,11 @@ internal sealed class TaskApiHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _client.DisposeAsync();
+        if (_grpc is not null)
+        {
+            await _grpc.DisposeAsync();
+        }
+
         await _server.DisposeAsync();
         Directory.Delete(_directory, recursive: true);
     }

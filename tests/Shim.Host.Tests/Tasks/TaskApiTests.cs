@@ -11,14 +11,24 @@ using WireStatus = PluggableShim.Contracts.Types.Status;
 
 namespace PluggableShim.Host.Tests.Tasks;
 
+/// <summary>
+/// The Task API through the wire, once per transport: ttrpc and gRPC, each as
+/// <c>containerd.task.v2.Task</c> and <c>containerd.task.v3.Task</c>, all on one service.
+/// </summary>
 public sealed class TaskApiTests
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task Lifecycle_publishes_create_start_exit_delete_in_order()
+    public static TheoryData<string, string> UnknownTaskCalls =>
+        TaskApiHarness.WithTransports(["State", "Start", "Kill", "Delete", "Wait", "Pids", "CloseIO"]);
+
+    public static TheoryData<string, string> EscapingIds => TaskApiHarness.WithTransports(["../etc", "a/b", "-x", "a..b", ""]);
+
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Lifecycle_publishes_create_start_exit_delete_in_order(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         ScriptedContainer container = await shim.CreateAsync("c1");
 
         StartResponse started = await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
@@ -38,10 +48,11 @@ public sealed class TaskApiTests
         Assert.True(container.Disposed);
     }
 
-    [Fact]
-    public async Task Wait_before_start_blocks_until_the_process_exits()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Wait_before_start_blocks_until_the_process_exits(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         ScriptedContainer container = await shim.CreateAsync("c1");
 
         Task<WaitResponse> wait = shim.Client.WaitAsync(new WaitRequest { Id = "c1" }, cancellationToken: Token).ResponseAsync;
@@ -60,10 +71,11 @@ public sealed class TaskApiTests
         Assert.Equal(response.ExitedAt, again.ExitedAt);
     }
 
-    [Fact]
-    public async Task A_process_that_exits_during_start_reports_start_before_exit()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task A_process_that_exits_during_start_reports_start_before_exit(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         ScriptedContainer container = await shim.CreateAsync("c1");
         container.InitProcess.ExitOnStart = 0;
 
@@ -73,10 +85,11 @@ public sealed class TaskApiTests
         Assert.Equal(["/tasks/create", "/tasks/start", "/tasks/exit"], shim.Events.Topics);
     }
 
-    [Fact]
-    public async Task Kill_reports_128_plus_signal_and_kill_after_exit_is_not_found()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Kill_reports_128_plus_signal_and_kill_after_exit_is_not_found(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         await shim.CreateAsync("c1");
         await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
 
@@ -89,10 +102,11 @@ public sealed class TaskApiTests
         Assert.Equal(StatusCode.NotFound, error.StatusCode);
     }
 
-    [Fact]
-    public async Task Kill_all_is_passed_to_the_plugin()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Kill_all_is_passed_to_the_plugin(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         ScriptedContainer container = await shim.CreateAsync("c1");
         await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
 
@@ -102,16 +116,10 @@ public sealed class TaskApiTests
     }
 
     [Theory]
-    [InlineData("State")]
-    [InlineData("Start")]
-    [InlineData("Kill")]
-    [InlineData("Delete")]
-    [InlineData("Wait")]
-    [InlineData("Pids")]
-    [InlineData("CloseIO")]
-    public async Task Unknown_task_is_not_found(string method)
+    [MemberData(nameof(UnknownTaskCalls))]
+    public async Task Unknown_task_is_not_found(string method, string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         Func<Task> call = method switch
         {
             "State" => () => shim.Client.StateAsync(new StateRequest { Id = "nope" }, cancellationToken: Token).ResponseAsync,
@@ -127,10 +135,11 @@ public sealed class TaskApiTests
         Assert.Equal(StatusCode.NotFound, error.StatusCode);
     }
 
-    [Fact]
-    public async Task Unknown_exec_is_not_found()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Unknown_exec_is_not_found(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         await shim.CreateAsync("c1");
 
         var error = await Assert.ThrowsAsync<RpcException>(() =>
@@ -138,10 +147,11 @@ public sealed class TaskApiTests
         Assert.Equal(StatusCode.NotFound, error.StatusCode);
     }
 
-    [Fact]
-    public async Task Duplicate_create_is_already_exists_and_the_shim_keeps_serving()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Duplicate_create_is_already_exists_and_the_shim_keeps_serving(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         await shim.CreateAsync("c1");
 
         var error = await Assert.ThrowsAsync<RpcException>(() =>
@@ -153,14 +163,10 @@ public sealed class TaskApiTests
     }
 
     [Theory]
-    [InlineData("../etc")]
-    [InlineData("a/b")]
-    [InlineData("-x")]
-    [InlineData("a..b")]
-    [InlineData("")]
-    public async Task Ids_that_could_escape_a_path_are_invalid(string id)
+    [MemberData(nameof(EscapingIds))]
+    public async Task Ids_that_could_escape_a_path_are_invalid(string id, string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
 
         var error = await Assert.ThrowsAsync<RpcException>(() =>
             shim.Client.CreateAsync(new CreateTaskRequest { Id = id, Bundle = shim.Bundle }, cancellationToken: Token).ResponseAsync);
@@ -169,10 +175,11 @@ public sealed class TaskApiTests
         Assert.Empty(shim.Runtime.Containers);
     }
 
-    [Fact]
-    public async Task Too_long_id_is_invalid()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Too_long_id_is_invalid(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
 
         var error = await Assert.ThrowsAsync<RpcException>(() =>
             shim.Client.CreateAsync(new CreateTaskRequest { Id = new string('a', 77), Bundle = shim.Bundle }, cancellationToken: Token).ResponseAsync);
@@ -180,10 +187,11 @@ public sealed class TaskApiTests
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
     }
 
-    [Fact]
-    public async Task Relative_or_missing_bundle_is_invalid()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Relative_or_missing_bundle_is_invalid(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
 
         var relative = await Assert.ThrowsAsync<RpcException>(() =>
             shim.Client.CreateAsync(new CreateTaskRequest { Id = "c1", Bundle = "bundle" }, cancellationToken: Token).ResponseAsync);
@@ -194,10 +202,11 @@ public sealed class TaskApiTests
         Assert.Equal(StatusCode.InvalidArgument, missing.StatusCode);
     }
 
-    [Fact]
-    public async Task Failed_create_frees_the_id()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Failed_create_frees_the_id(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         shim.Runtime.FailCreate = _ => new InvalidArgumentException("bad spec");
 
         var error = await Assert.ThrowsAsync<RpcException>(() =>
@@ -211,10 +220,11 @@ public sealed class TaskApiTests
         Assert.Equal(["/tasks/create"], shim.Events.Topics);
     }
 
-    [Fact]
-    public async Task A_plugin_crash_is_unknown_with_its_message_and_the_shim_keeps_serving()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task A_plugin_crash_is_unknown_with_its_message_and_the_shim_keeps_serving(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         shim.Runtime.FailCreate = _ => new InvalidOperationException("plugin blew up");
 
         var error = await Assert.ThrowsAsync<RpcException>(() =>
@@ -226,10 +236,11 @@ public sealed class TaskApiTests
         Assert.Equal((uint)Environment.ProcessId, connect.ShimPid);
     }
 
-    [Fact]
-    public async Task Deleting_a_running_process_is_failed_precondition()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Deleting_a_running_process_is_failed_precondition(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         await shim.CreateAsync("c1");
         await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
 
@@ -241,10 +252,11 @@ public sealed class TaskApiTests
         Assert.Equal(WireStatus.Running, state.Status);
     }
 
-    [Fact]
-    public async Task Starting_twice_is_failed_precondition()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Starting_twice_is_failed_precondition(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         await shim.CreateAsync("c1");
         await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
 
@@ -254,10 +266,11 @@ public sealed class TaskApiTests
         Assert.Equal(StatusCode.FailedPrecondition, error.StatusCode);
     }
 
-    [Fact]
-    public async Task Exec_lifecycle_and_duplicate_exec_id()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Exec_lifecycle_and_duplicate_exec_id(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         ScriptedContainer container = await shim.CreateAsync("c1");
         await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
 
@@ -286,10 +299,11 @@ public sealed class TaskApiTests
         Assert.Contains("\"args\"", container.ExecProcesses[0].SpecJson, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task A_failed_exec_start_answers_wait_at_once_publishes_no_exit_and_can_be_deleted()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task A_failed_exec_start_answers_wait_at_once_publishes_no_exit_and_can_be_deleted(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         ScriptedContainer container = await shim.CreateAsync("c1");
         await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
         await shim.Client.ExecAsync(Exec("c1", "e1"), cancellationToken: Token);
@@ -313,10 +327,11 @@ public sealed class TaskApiTests
         Assert.Equal("/tasks/exit", shim.Events.Topics[^1]);
     }
 
-    [Fact]
-    public async Task Delete_while_a_start_is_in_flight_is_failed_precondition_and_start_then_completes()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Delete_while_a_start_is_in_flight_is_failed_precondition_and_start_then_completes(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         ScriptedContainer container = await shim.CreateAsync("c1");
         var gate = new TaskCompletionSource();
         container.InitProcess.StartGate = gate;
@@ -334,10 +349,11 @@ public sealed class TaskApiTests
         Assert.False(container.Disposed);
     }
 
-    [Fact]
-    public async Task An_exec_never_started_reports_no_exit_even_when_its_container_kills_it()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task An_exec_never_started_reports_no_exit_even_when_its_container_kills_it(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         ScriptedContainer container = await shim.CreateAsync("c1");
         await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
         await shim.Client.ExecAsync(Exec("c1", "idle"), cancellationToken: Token);
@@ -351,10 +367,11 @@ public sealed class TaskApiTests
         Assert.Equal(["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exit", "/tasks/delete"], shim.Events.Topics);
     }
 
-    [Fact]
-    public async Task An_exec_starting_when_its_init_dies_reports_its_exit_before_the_inits()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task An_exec_starting_when_its_init_dies_reports_its_exit_before_the_inits(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         ScriptedContainer container = await shim.CreateAsync("c1");
         await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
         await shim.Client.ExecAsync(Exec("c1", "late"), cancellationToken: Token);
@@ -373,10 +390,11 @@ public sealed class TaskApiTests
         Assert.Equal(["late", "c1"], exits);
     }
 
-    [Fact]
-    public async Task Exec_exits_are_reported_before_their_init_exit()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Exec_exits_are_reported_before_their_init_exit(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         ScriptedContainer container = await shim.CreateAsync("c1");
         await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
         await shim.Client.ExecAsync(Exec("c1", "e1"), cancellationToken: Token);
@@ -392,10 +410,11 @@ public sealed class TaskApiTests
         Assert.Equal(137u, exits[0].ExitStatus);
     }
 
-    [Fact]
-    public async Task Exec_into_a_task_that_is_not_running_is_failed_precondition()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Exec_into_a_task_that_is_not_running_is_failed_precondition(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         await shim.CreateAsync("c1");
 
         var error = await Assert.ThrowsAsync<RpcException>(() =>
@@ -404,10 +423,11 @@ public sealed class TaskApiTests
         Assert.Equal(StatusCode.FailedPrecondition, error.StatusCode);
     }
 
-    [Fact]
-    public async Task Exec_without_a_spec_is_invalid_argument()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Exec_without_a_spec_is_invalid_argument(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         await shim.CreateAsync("c1");
         await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
 
@@ -417,10 +437,11 @@ public sealed class TaskApiTests
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
     }
 
-    [Fact]
-    public async Task Pause_and_resume_change_state_and_publish_events()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Pause_and_resume_change_state_and_publish_events(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         ScriptedContainer container = await shim.CreateAsync("c1");
         await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
 
@@ -435,10 +456,11 @@ public sealed class TaskApiTests
         Assert.Equal(["/tasks/create", "/tasks/start", "/tasks/paused", "/tasks/resumed"], shim.Events.Topics);
     }
 
-    [Fact]
-    public async Task Operations_the_plugin_lacks_are_unimplemented()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Operations_the_plugin_lacks_are_unimplemented(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(TaskCapabilities.None);
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(TaskCapabilities.None, transport);
         await shim.CreateAsync("c1");
         await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
 
@@ -460,10 +482,11 @@ public sealed class TaskApiTests
         }
     }
 
-    [Fact]
-    public async Task Terminal_create_without_terminal_support_is_unimplemented()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Terminal_create_without_terminal_support_is_unimplemented(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
 
         var error = await Assert.ThrowsAsync<RpcException>(() =>
             shim.Client.CreateAsync(new CreateTaskRequest { Id = "c1", Bundle = shim.Bundle, Terminal = true }, cancellationToken: Token).ResponseAsync);
@@ -471,10 +494,11 @@ public sealed class TaskApiTests
         Assert.Equal(StatusCode.Unimplemented, error.StatusCode);
     }
 
-    [Fact]
-    public async Task Connect_answers_before_any_task_with_our_pid_and_version()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Connect_answers_before_any_task_with_our_pid_and_version(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
 
         ConnectResponse response = await shim.Client.ConnectAsync(new ConnectRequest(), cancellationToken: Token);
 
@@ -482,10 +506,11 @@ public sealed class TaskApiTests
         Assert.Matches(@"^\d+\.\d+\.\d+$", response.Version);
     }
 
-    [Fact]
-    public async Task Shutdown_ends_the_daemon_only_when_no_task_is_left()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Shutdown_ends_the_daemon_only_when_no_task_is_left(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         ScriptedContainer container = await shim.CreateAsync("c1");
 
         await shim.Client.ShutdownAsync(new ShutdownRequest { Id = "c1" }, cancellationToken: Token);
@@ -497,10 +522,11 @@ public sealed class TaskApiTests
         Assert.True(shim.Lifetime.ExitRequested.IsCompleted);
     }
 
-    [Fact]
-    public async Task Invalid_signal_is_invalid_argument()
+    [Theory]
+    [MemberData(nameof(TaskApiHarness.Transports), MemberType = typeof(TaskApiHarness))]
+    public async Task Invalid_signal_is_invalid_argument(string transport)
     {
-        await using TaskApiHarness shim = await TaskApiHarness.StartAsync();
+        await using TaskApiHarness shim = await TaskApiHarness.StartAsync(transport: transport);
         await shim.CreateAsync("c1");
         await shim.Client.StartAsync(new StartRequest { Id = "c1" }, cancellationToken: Token);
 
