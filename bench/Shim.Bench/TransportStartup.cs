@@ -4,7 +4,7 @@ using System.Text.Json;
 using PluggableShim.Contracts.Task;
 using PluggableShim.Testing;
 using PluggableShim.Testing.Containerd;
-using PluggableShim.Testing.Transport;
+using PluggableShim.Conformance;
 using Task = System.Threading.Tasks.Task;
 using TaskClient = PluggableShim.Contracts.Task.Task.TaskClient;
 

@@ -82,6 +82,11 @@ public class ConformanceInstallation : IAsyncLifetime
             config["plugins"] = new JsonObject { [Target.PluginName] = JsonNode.Parse(settings) };
         }
 
+        if (Target.StartOutput is { } startOutput)
+        {
+            config["startOutput"] = startOutput;
+        }
+
         await File.WriteAllTextAsync(ConfigPath, config.ToJsonString()).ConfigureAwait(false);
     }
 

@@ -40,6 +40,13 @@ public abstract class ConformanceTarget
     /// <summary>The plugin's settings (raw JSON), written as <c>plugins.NAME</c> of the shim config file; null for none.</summary>
     public virtual string? PluginSettingsJson => null;
 
+    /// <summary>
+    /// The form of <c>start</c>'s answer, written as <c>startOutput</c> of the shim config file:
+    /// null for the host's default (a plain ttrpc address), or <c>json-v2-ttrpc</c>,
+    /// <c>json-v2-grpc</c>, <c>json-v3-ttrpc</c>, <c>json-v3-grpc</c>. The kit dials whatever is printed.
+    /// </summary>
+    public virtual string? StartOutput => null;
+
     /// <summary>Extra environment for <c>start</c> (and so for the daemon it spawns).</summary>
     public virtual IReadOnlyDictionary<string, string> StartEnvironment { get; } = new Dictionary<string, string>();
 

@@ -53,6 +53,36 @@ public abstract partial class ShimConformance<TTarget>
         await shim.WaitUntilGoneAsync(Bound);
     }
 
+    /// <summary>
+    /// <c>start</c> answers in the form the target's <see cref="ConformanceTarget.StartOutput"/> asks
+    /// for (a plain address by default), and the Task API answers over the transport it names.
+    /// </summary>
+    [Fact]
+    public async Task Start_answers_in_the_configured_form_and_the_task_api_answers_over_it()
+    {
+        await using LaunchedShim shim = await LaunchAsync("form", new ProcessBehavior { Sleep = TimeSpan.FromMilliseconds(100) });
+        ShimAddress printed = shim.Connection.Printed;
+        switch (Target.StartOutput)
+        {
+            case null or "address":
+                Assert.False(printed.IsJson, $"expected a plain address, got {printed}");
+                Assert.Equal("ttrpc", printed.Protocol);
+                Assert.StartsWith("unix://", printed.Address, StringComparison.Ordinal);
+                break;
+            default:
+                string[] parts = Target.StartOutput.Split('-'); // json-vN-PROTOCOL
+                Assert.True(printed.IsJson, $"expected bootstrap JSON, got {printed}");
+                Assert.Equal(int.Parse(parts[1][1..], System.Globalization.CultureInfo.InvariantCulture), printed.Version);
+                Assert.Equal(parts[2], printed.Protocol);
+                break;
+        }
+
+        using ClientIo io = await CreateAsync(shim);
+        ConnectResponse connected = await shim.Task.ConnectAsync(new ConnectRequest { Id = shim.Id }, cancellationToken: Token);
+        Assert.NotEqual(0u, connected.ShimPid);
+        await DeleteAndShutdownAsync(shim);
+    }
+
     /// <summary>The process's own exit code reaches Wait, State, Delete and the exit and delete events.</summary>
     [Theory]
     [InlineData(0)]

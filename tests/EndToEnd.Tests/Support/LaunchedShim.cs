@@ -1,7 +1,8 @@
 using System.Text.Json;
 using PluggableShim.Testing;
 using PluggableShim.Testing.Containerd;
-using PluggableShim.Testing.Transport;
+using ShimAddress = PluggableShim.Conformance.ShimAddress;
+using ShimConnection = PluggableShim.Conformance.ShimConnection;
 using TaskClient = PluggableShim.Contracts.Task.Task.TaskClient;
 
 namespace PluggableShim.EndToEnd.Tests.Support;

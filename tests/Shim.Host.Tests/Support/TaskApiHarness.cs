@@ -4,7 +4,8 @@ using PluggableShim.Contracts.Task;
 using PluggableShim.Host.Grouping;
 using PluggableShim.Host.Tasks;
 using PluggableShim.Host.Transport;
-using PluggableShim.Testing.Transport;
+using ShimAddress = PluggableShim.Conformance.ShimAddress;
+using ShimConnection = PluggableShim.Conformance.ShimConnection;
 using PluggableShim.Ttrpc;
 using TaskClient = PluggableShim.Contracts.Task.Task.TaskClient;
 

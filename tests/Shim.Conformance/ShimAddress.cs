@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace PluggableShim.Testing.Transport;
+namespace PluggableShim.Conformance;
 
 /// <summary>
 /// What a shim's <c>start</c> printed, parsed as containerd parses it: a plain address (ttrpc,
@@ -55,6 +55,7 @@ public sealed record ShimAddress(string Protocol, int Version, string Address, b
     }
 
     /// <summary>Connects a client to the printed address over its protocol.</summary>
+    /// <param name="cancellationToken">Ends the dial.</param>
     public Task<ShimConnection> ConnectAsync(CancellationToken cancellationToken = default) =>
         ShimConnection.ConnectAsync(this, cancellationToken);
 }
