@@ -57,20 +57,7 @@ internal static class DeleteAction
                 diagnostics?.WriteLine($"delete {args.Id}: killed init process {orphan} left by a dead shim");
             }
 
-            // Under the group lock: a start may be bringing up a new daemon at this path.
-            using (GroupLock held = GroupLock.AcquireAsync(GroupLock.PathFor(socket), TimeSpan.FromSeconds(10)).GetAwaiter().GetResult())
-            {
-                if (!DaemonServes(socket, args.Id))
-                {
-                    File.Delete(socket);
-                    foreach (string grpcSocket in StartOutput.GrpcSocketsOf(socket))
-                    {
-                        File.Delete(grpcSocket); // a dead gRPC-mode daemon's second socket
-                    }
-
-                    held.DeleteFile();
-                }
-            }
+            RemoveDeadSockets(socket, args.Id, diagnostics);
         }
 
         var response = new DeleteResponse
@@ -82,6 +69,33 @@ internal static class DeleteAction
         response.WriteTo(stdout);
         stdout.Flush();
         return 0;
+    }
+
+    /// <summary>
+    /// Removes a dead daemon's sockets and lock, under the group lock: a start may be bringing up a
+    /// new daemon at this path. A lock held too long leaves them (the next start replaces them):
+    /// delete must still answer, since containerd only warns about a failed delete.
+    /// </summary>
+    private static void RemoveDeadSockets(string socket, string id, TextWriter? diagnostics)
+    {
+        try
+        {
+            using GroupLock held = GroupLock.AcquireAsync(GroupLock.PathFor(socket), TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
+            if (!DaemonServes(socket, id))
+            {
+                File.Delete(socket);
+                foreach (string grpcSocket in StartOutput.GrpcSocketsOf(socket))
+                {
+                    File.Delete(grpcSocket); // a dead gRPC-mode daemon's second socket
+                }
+
+                held.DeleteFile();
+            }
+        }
+        catch (TimeoutException ex)
+        {
+            diagnostics?.WriteLine($"delete {id}: left the dead shim's socket {socket} in place: {ex.Message}");
+        }
     }
 
     // containerd runs delete the moment its connection to a dead daemon drops, when the dying

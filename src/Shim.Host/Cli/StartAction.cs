@@ -87,8 +87,13 @@ internal static class StartAction
         }
         catch
         {
-            // Nothing serves this group: leave neither its socket nor its lock behind.
+            // Nothing serves this group: leave neither its sockets nor its lock behind.
             File.Delete(socketPath);
+            if (grpcSocket is not null)
+            {
+                File.Delete(grpcSocket);
+            }
+
             held.DeleteFile();
             throw;
         }

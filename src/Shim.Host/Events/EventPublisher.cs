@@ -114,7 +114,7 @@ internal class EventPublisher : IEventPublisher, IAsyncDisposable
                 EventsLog.Forwarded(_logger, envelope.Topic, attempt);
                 return;
             }
-            catch (RpcException ex) when (ex.StatusCode is not (StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled))
+            catch (RpcException ex) when (!IsTransient(ex))
             {
                 EventsLog.Refused(_logger, envelope.Topic, ex.StatusCode, ex.Status.Detail);
                 return;
@@ -124,11 +124,28 @@ internal class EventPublisher : IEventPublisher, IAsyncDisposable
                 EventsLog.Retrying(_logger, envelope.Topic, attempt, ex.Message);
                 await _transport.ResetAsync().ConfigureAwait(false);
             }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // A fault of ours (a bad address, say) would fail every retry alike: drop this event
+                // and keep the loop alive for the next ones, rather than losing all of them silently.
+                EventsLog.SendFailed(_logger, envelope.Topic, ex);
+                await _transport.ResetAsync().ConfigureAwait(false);
+                return;
+            }
 
             await Task.Delay(backoff, _time, _abandon.Token).ConfigureAwait(false);
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
         }
     }
+
+    /// <summary>
+    /// Whether a failed call is worth retrying: containerd unreachable or slow, or (gRPC) a call the
+    /// transport itself broke — an HTTP/2 or socket failure surfaces as Internal or Unknown with the
+    /// transport's exception attached, and is no answer from containerd.
+    /// </summary>
+    internal static bool IsTransient(RpcException ex) =>
+        ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled
+        || ex.Status.DebugException is HttpRequestException or IOException or SocketException;
 }
 
 /// <summary>One way to reach containerd's Events service. Used by one send loop at a time.</summary>

@@ -21,4 +21,7 @@ internal static partial class EventsLog
     [LoggerMessage(204, LogLevel.Error, "event {Topic} published after the publisher closed; dropped",
         EventName = "PublishedAfterClose")]
     public static partial void PublishedAfterClose(ILogger logger, string topic);
+
+    [LoggerMessage(205, LogLevel.Error, "event {Topic} could not be sent and was dropped", EventName = "SendFailed")]
+    public static partial void SendFailed(ILogger logger, string topic, Exception exception);
 }

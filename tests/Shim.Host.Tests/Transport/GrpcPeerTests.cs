@@ -36,5 +36,11 @@ public sealed class GrpcPeerTests
         Assert.Contains("HTTP/2 200", asRoot.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("HTTP/2", asNobody.Stdout, StringComparison.Ordinal);
         Assert.NotEqual(0, asNobody.ExitCode);
+        // curl reports a connection cut at once as "couldn't connect" too, so show that the file
+        // system let nobody reach the socket: only the uid check can have turned it away.
+        CommandResult reachable = await ProcessRunner.RunAsync(
+            "/bin/sh", ["-c", $"exec setpriv --reuid=65534 --regid=65534 --clear-groups /bin/sh -c \"test -w '{socket}'\""],
+            TimeSpan.FromSeconds(30), cancellationToken: TestContext.Current.CancellationToken);
+        Assert.True(reachable.ExitCode == 0, $"nobody cannot even open {socket}, so the test proves nothing: {reachable.Stderr}");
     }
 }
