@@ -62,7 +62,8 @@ internal static class PortableHost
                                        or InvalidOperationException or System.ComponentModel.Win32Exception)
         {
             // No marker, or no such process; or (Win32Exception, access denied) the dead daemon's
-            // pid now belongs to a protected process, which is not our daemon either.
+            // pid now belongs to a protected process, which is not our daemon either (Windows
+            // only; cannot be caused here, so not run).
             return false;
         }
     }
