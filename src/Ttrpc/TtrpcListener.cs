@@ -139,10 +139,28 @@ public abstract class TtrpcListener : IAsyncDisposable
         internal override async ValueTask<AcceptedConnection> AcceptAsync(CancellationToken cancellationToken)
         {
             NamedPipeServerStream? pipe;
+            bool closed;
             lock (_gate)
             {
-                pipe = _closed ? null : _waiting ?? NamedPipeInstances.Create(_pipeName, _access);
+                closed = _closed;
+                pipe = _waiting;
                 _waiting = null;
+            }
+
+            if (!closed && pipe is null)
+            {
+                // Created outside _gate: a slow or failing create must not block DisposeAsync.
+                pipe = NamedPipeInstances.Create(_pipeName, _access);
+                lock (_gate)
+                {
+                    closed = _closed;
+                }
+
+                if (closed)
+                {
+                    await pipe.DisposeAsync().ConfigureAwait(false); // withdrawn while we created it
+                    pipe = null;
+                }
             }
 
             if (pipe is null)
@@ -168,8 +186,18 @@ public abstract class TtrpcListener : IAsyncDisposable
                 throw;
             }
 
-            PrepareNext();
-            return new AcceptedConnection(pipe, null, "pipe:" + _pipeName);
+            try
+            {
+                PrepareNext();
+            }
+            catch
+            {
+                // Whatever failed, the connected instance is ours to close: its client must not hang.
+                await pipe!.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+
+            return new AcceptedConnection(pipe!, null, "pipe:" + _pipeName);
         }
 
         public override ValueTask DisposeAsync()
@@ -195,16 +223,32 @@ public abstract class TtrpcListener : IAsyncDisposable
                 {
                     return;
                 }
+            }
 
-                try
+            // Created outside _gate (only AcceptAsync, one at a time, fills _waiting).
+            NamedPipeServerStream next;
+            try
+            {
+                next = NamedPipeInstances.Create(_pipeName, _access);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Out of instances or handles, or (Windows) an ACL conflict with another creator:
+                // the next AcceptAsync tries again (and the server backs off). Only reasoned
+                // about, not run: these cannot be caused off Windows.
+                return;
+            }
+
+            lock (_gate)
+            {
+                if (!_closed && _waiting is null)
                 {
-                    _waiting = NamedPipeInstances.Create(_pipeName, _access);
-                }
-                catch (IOException)
-                {
-                    // Out of instances or handles: the next AcceptAsync tries again (and the server backs off).
+                    _waiting = next;
+                    return;
                 }
             }
+
+            next.Dispose(); // withdrawn meanwhile
         }
     }
 }

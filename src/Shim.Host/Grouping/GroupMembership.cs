@@ -222,11 +222,13 @@ internal sealed class GroupMembership : IDisposable
             }
 
             // Connections already open keep working; new ones find no socket and start afresh.
+            // Closing our own pipe instances needs no lock, and must happen even without it, or a
+            // successor could serve the same pipe name beside us; only the paths need the lock.
+            _withdraw?.Invoke();
             if (_socketPath is not null && held is not null)
             {
-                _withdraw?.Invoke();
                 File.Delete(_socketPath);
-                held?.DeleteFile();
+                held.DeleteFile();
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

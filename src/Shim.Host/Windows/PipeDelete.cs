@@ -19,6 +19,7 @@ namespace PluggableShim.Host.Windows;
 internal static class PipeDelete
 {
     private static readonly TimeSpan ServeCheckTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(10);
 
     public static int Run(ShimArguments args, string bundle, string group, Stream stdout, TextWriter? diagnostics)
     {
@@ -39,15 +40,7 @@ internal static class PipeDelete
 
             if (Directory.Exists(PortableHost.StateDirectory))
             {
-                // Under the group lock: a start may be bringing up a new daemon for this group.
-                using GroupLock held = GroupLock.AcquireAsync(GroupLock.PathFor(marker), TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
-                if (!DaemonServes(marker, address, args.Id))
-                {
-                    File.Delete(marker);
-                    PortableHost.RemoveEmulatedPipe(PortableHost.PipeName(args.Namespace, group));
-                    PortableHost.RemoveEmulatedPipe(PortableHost.LogPipeName(args.Namespace, args.Id));
-                    held.DeleteFile();
-                }
+                RemoveStale(args, group, marker, address, diagnostics);
             }
         }
 
@@ -59,6 +52,33 @@ internal static class PipeDelete
         }.WriteTo(stdout);
         stdout.Flush();
         return 0;
+    }
+
+    // Under the group lock: a start may be bringing up a new daemon for this group. containerd
+    // needs delete to succeed, so a lock held too long skips this tidying rather than failing.
+    private static void RemoveStale(ShimArguments args, string group, string marker, string address, TextWriter? diagnostics)
+    {
+        GroupLock held;
+        try
+        {
+            held = GroupLock.AcquireAsync(GroupLock.PathFor(marker), LockTimeout).GetAwaiter().GetResult();
+        }
+        catch (TimeoutException ex)
+        {
+            diagnostics?.WriteLine($"delete {args.Id}: stale marker left in place: {ex.Message}");
+            return;
+        }
+
+        using (held)
+        {
+            if (!DaemonServes(marker, address, args.Id))
+            {
+                File.Delete(marker);
+                PortableHost.RemoveEmulatedPipe(PortableHost.PipeName(args.Namespace, group));
+                PortableHost.RemoveEmulatedPipe(PortableHost.LogPipeName(args.Namespace, args.Id));
+                held.DeleteFile();
+            }
+        }
     }
 
     private static void Kill(int pid, string id, TextWriter? diagnostics)

@@ -128,6 +128,9 @@ internal static class PipeStart
             {
                 if (answer is null && daemon.WaitForExit(TimeSpan.FromSeconds(2)))
                 {
+                    // The timed wait does not wait for the stderr handler; this one does, so the
+                    // daemon's last error line is in `errors` before we read it.
+                    daemon.WaitForExit();
                     lock (errors)
                     {
                         answer = errors.ToString().Trim();

@@ -58,9 +58,13 @@ internal static class PortableHost
             using var process = System.Diagnostics.Process.GetProcessById(pid);
             return !process.HasExited;
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException
+                                       or InvalidOperationException or System.ComponentModel.Win32Exception)
         {
-            return false; // no marker, or no such process
+            // No marker, or no such process; or (Win32Exception, access denied) the dead daemon's
+            // pid now belongs to a protected process, which is not our daemon either (Windows
+            // only; cannot be caused here, so not run).
+            return false;
         }
     }
 

@@ -189,6 +189,54 @@ public sealed class PortableHostTests(ContainerdFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Delete_while_the_group_lock_stays_held_still_succeeds_and_leaves_the_marker_for_later()
+    {
+        LocalContainerd containerd = await fixture.RequireAsync(Ns);
+        string id = NewId("portlck");
+        string marker = $"sleep 3{Random.Shared.Next(100, 999)}.{Random.Shared.Next(1000, 9999)}";
+        string bundle = WriteBundle(["sh", "-c", marker]);
+        CommandResult started = (await ShimAsync(containerd, id, bundle, "start")).EnsureSuccess();
+        await using TtrpcClient client = await TtrpcClient.ConnectAsync(started.Stdout, cancellationToken: Token);
+        var task = new TaskClient(client);
+        int daemon = (int)(await task.ConnectAsync(new ConnectRequest { Id = id }, cancellationToken: Token)).ShimPid;
+        await task.CreateAsync(new CreateTaskRequest { Id = id, Bundle = bundle }, cancellationToken: Token);
+        int init = (int)(await task.StartAsync(new StartRequest { Id = id }, cancellationToken: Token)).Pid;
+        string ours = Assert.Single(Directory.GetFiles("/run/containerd/s", "*.pipe"), f => MarkerOf(f, daemon));
+        try
+        {
+            Posix.Kill(daemon, 9);
+            await Poll.UntilAsync(() => !Posix.IsAlive(daemon), "daemon survived SIGKILL");
+            CommandResult deleted;
+            // The portable group lock is this file opened FileShare.None (an flock here): a start stuck holding it.
+            using (new FileStream(ours + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+            {
+                deleted = (await ShimAsync(containerd, id, bundle, "-bundle", bundle, "delete")).EnsureSuccess();
+            }
+
+            DeleteResponse response = DeleteResponse.Parser.ParseFrom(Convert.FromBase64String(deleted.Stdout));
+            Assert.Equal((uint)init, response.Pid);
+            Assert.Equal(137u, response.ExitStatus);
+            await Poll.UntilAsync(() => !Posix.IsAlive(init), "delete left the dead daemon's init running");
+            // (The exit status is base64's here: the stack trace a failing delete prints is looked for instead.)
+            Assert.DoesNotContain("Exception", deleted.Stderr, StringComparison.Ordinal);
+            Assert.Contains("still held", deleted.Stderr, StringComparison.Ordinal);
+            Assert.True(File.Exists(ours), "the marker was removed without the group lock");
+
+            // Once the lock is free, a later delete tidies up.
+            (await ShimAsync(containerd, id, bundle, "-bundle", bundle, "delete")).EnsureSuccess();
+            Assert.False(File.Exists(ours), "the dead daemon's marker is left behind");
+            Assert.False(File.Exists(ours + ".lock"), "the group lock is left behind");
+        }
+        finally
+        {
+            foreach (int pid in new[] { daemon, init }.Where(Posix.IsAlive))
+            {
+                Posix.Kill(pid, 9);
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_daemon_that_cannot_load_its_plugin_becomes_starts_one_line_error_and_leaves_nothing()
     {
         LocalContainerd containerd = await fixture.RequireAsync(Ns);

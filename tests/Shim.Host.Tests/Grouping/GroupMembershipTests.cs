@@ -20,8 +20,8 @@ public sealed class GroupMembershipTests : IDisposable
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    private GroupMembership Create(string? socketPath = null) =>
-        new(_lifetime, Options, _time, NullLogger<GroupMembership>.Instance, socketPath);
+    private GroupMembership Create(string? socketPath = null, Action? withdraw = null) =>
+        new(_lifetime, Options, _time, NullLogger<GroupMembership>.Instance, socketPath, withdraw: withdraw);
 
     [Fact]
     public async Task Shutdown_with_a_joined_container_still_to_create_keeps_the_daemon()
@@ -133,5 +133,21 @@ public sealed class GroupMembershipTests : IDisposable
         await Task.Delay(200, TestContext.Current.CancellationToken);
         Assert.False(_lifetime.ExitRequested.IsCompleted);
         Assert.True(File.Exists(socket));
+    }
+
+    [Fact]
+    public async Task Exiting_without_the_group_lock_still_withdraws_the_pipe_but_leaves_the_paths()
+    {
+        // The lock cannot be taken (its folder is gone): the daemon exits all the same, and must
+        // stop listening, or a successor would serve the same pipe name beside it.
+        string socket = Path.Combine(_directory, "gone", "shim.sock");
+        int withdrawn = 0;
+        using GroupMembership membership = Create(socket, () => Interlocked.Increment(ref withdrawn));
+
+        membership.ShutdownRequested("last");
+        await _lifetime.ExitRequested.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, Volatile.Read(ref withdrawn));
+        Assert.Null(membership.Join("late", "fake", bundle: null));
     }
 }

@@ -44,7 +44,8 @@ internal sealed partial class GrpcTaskServer : IGrpcServer
         builder.WebHost.UseKestrelCore();
         if (OperatingSystem.IsWindows())
         {
-            // Compiled, never run: the host does not run on Windows yet.
+            // Compiled, unreachable for now: on Windows start refuses the gRPC forms (PipeStart),
+            // since the portable host does not pass Kestrel a named pipe yet.
             builder.WebHost.UseNamedPipes();
         }
 
