@@ -117,8 +117,8 @@ public sealed class DaemonTaskApiTests(ContainerdFixture fixture)
         for (int round = 0; round < 2; round++)
         {
             CommandResult deleted = await ProcessRunner.RunAsync(
-                "/bin/sh",
-                ["-c", $"exec '{fixture.FakeShim}' -namespace {Ns} -address '{containerd.Address}' " +
+                "/bin/bash", // pipefail: the exit status is delete's, not base64's
+                ["-c", $"set -o pipefail; '{fixture.FakeShim}' -namespace {Ns} -address '{containerd.Address}' " +
                        $"-publish-binary /usr/bin/containerd -id {id} -bundle '{shim.Bundle}' delete | base64 -w0"],
                 TimeSpan.FromSeconds(30),
                 cancellationToken: Token);

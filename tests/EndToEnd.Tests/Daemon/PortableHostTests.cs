@@ -284,10 +284,10 @@ public sealed class PortableHostTests(ContainerdFixture fixture) : IDisposable
     {
         string[] args = ["-namespace", Ns, "-address", containerd.Address, "-publish-binary", "/usr/bin/containerd", "-id", id, .. action];
         string command = string.Join(' ', args.Select(a => $"'{a}'"));
-        // delete prints raw protobuf: carried through the shell as base64.
-        string run = action[^1] == "delete" ? $"'{Host}' {command} | base64 -w0" : $"exec '{Host}' {command}";
+        // delete prints raw protobuf: carried through the shell as base64, with delete's exit status.
+        string run = action[^1] == "delete" ? $"set -o pipefail; '{Host}' {command} | base64 -w0" : $"exec '{Host}' {command}";
         return await ProcessRunner.RunAsync(
-            "/bin/sh",
+            "/bin/bash",
             ["-c", $"cd '{bundle}' && {run}"],
             TimeSpan.FromSeconds(60),
             environment: new Dictionary<string, string>
