@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The plugin SDK as a third party uses it, outside the solution: packs PluginShim.Abstractions and
+# The plugin SDK as a third party uses it, outside the solution: packs PluggableShim.Abstractions and
 # PluggableShim.Conformance into a local package folder, creates a plugin and its conformance test
 # project from the `dotnet new` template (templates/pluggableshim-plugin), builds and publishes them
-# against those packages only, runs the conformance kit against the published host
-# ($PLUGGABLESHIM_SHIM_DIR) with TRX results into $TEST_RESULTS, and installs the published plugin
-# folder into the host's plugins/ as an operator would (the end-to-end tests then run it under
-# containerd by its runtime name).
+# against those packages only, installs the published plugin folder into the host's plugins/ as an
+# operator would (the end-to-end tests then run it under containerd by its runtime name), and runs
+# the conformance kit against the published host ($PLUGGABLESHIM_SHIM_DIR) with TRX results into
+# $TEST_RESULTS. The plugin is installed before the kit runs, so that a kit failure fails only the kit.
 #   usage: scripts/plugin-sdk.sh WORKDIR     (PLUGGABLESHIM_SHIM_DIR and TEST_RESULTS set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,9 +41,10 @@ XML
 # Outside the solution: nothing of the repository's build (Directory.*.props, slnx) reaches it.
 cd "$work/$name"
 dotnet publish "src/$name" -c Release -o "$work/out/$plugin" --nologo -v quiet
-PLUGGABLESHIM_PLUGIN_DIR="$work/out/$plugin" dotnet test "tests/$name.Conformance" --nologo \
-  --logger "trx;LogFileName=$name.Conformance.trx" --logger "console;verbosity=normal" --results-directory "$results"
 
 # Installed as an operator installs a third-party plugin: a folder copied into plugins/.
 rm -rf "$shim_dir/plugins/$plugin"
 cp -r "$work/out/$plugin" "$shim_dir/plugins/$plugin"
+
+PLUGGABLESHIM_PLUGIN_DIR="$work/out/$plugin" dotnet test "tests/$name.Conformance" --nologo \
+  --logger "trx;LogFileName=$name.Conformance.trx" --logger "console;verbosity=normal" --results-directory "$results"

@@ -41,8 +41,9 @@ public class ConformanceInstallation : IAsyncLifetime
             return "the shim host runs on Linux only";
         }
 
-        // The shim's sockets live in /run/containerd/s, as containerd's own shims' do.
-        return Environment.UserName == "root" ? null : "the shim host needs root (its sockets are in /run/containerd/s)";
+        // The shim's sockets live in /run/containerd/s, as containerd's own shims' do. The effective
+        // uid decides (geteuid() == 0), not the user name: sudo, setuid and renamed uid 0 accounts differ.
+        return Environment.IsPrivilegedProcess ? null : "the shim host needs root (its sockets are in /run/containerd/s)";
     }
 
     /// <inheritdoc />

@@ -26,6 +26,7 @@ public sealed partial class LaunchedShim : IAsyncDisposable
         ConformanceInstallation installation,
         string id,
         string bundle,
+        string ttrpcSocketPath,
         RecordingEvents events,
         bool ownsEvents,
         FileStream logFifo,
@@ -34,6 +35,7 @@ public sealed partial class LaunchedShim : IAsyncDisposable
         _installation = installation;
         Id = id;
         Bundle = bundle;
+        TtrpcSocketPath = ttrpcSocketPath;
         Events = events;
         _ownsEvents = ownsEvents;
         _logFifo = logFifo;
@@ -49,6 +51,15 @@ public sealed partial class LaunchedShim : IAsyncDisposable
 
     /// <summary>The connection to the address <c>start</c> printed.</summary>
     public ShimConnection Connection { get; }
+
+    /// <summary>
+    /// The daemon's ttrpc socket, from the bundle's <c>address</c> file: <c>start</c> writes the ttrpc
+    /// address there in every mode (containerd re-reads it to reconnect), and the daemon serves it even in gRPC mode.
+    /// </summary>
+    public string TtrpcSocketPath { get; }
+
+    /// <summary>The gRPC socket <c>start</c> printed, or null when it printed a ttrpc address.</summary>
+    public string? GrpcSocketPath => GrpcSocketOf(Connection.Printed);
 
     /// <summary>The Task API client.</summary>
     public TaskClient Task => Connection.Task;
@@ -96,30 +107,80 @@ public sealed partial class LaunchedShim : IAsyncDisposable
         ClientIo.MakeFifo(logPath);
         FileStream logFifo = ClientIo.Open(logPath); // read-write, as containerd opens it
         RecordingEvents events = joinEvents ?? RecordingEvents.Listen(Path.Combine(installation.WorkDirectory, $"ev-{id}.sock"));
+        bool started = false;
+        ShimConnection? connection = null;
+        int daemonPid = 0;
         try
         {
-            ShimCommandResult started = await RunStartAsync(installation, id, bundle, events.SocketPath, cancellationToken).ConfigureAwait(false);
-            if (started.ExitCode != 0)
+            ShimCommandResult result = await RunStartAsync(installation, id, bundle, events.SocketPath, cancellationToken).ConfigureAwait(false);
+            if (result.ExitCode != 0)
             {
-                throw new Xunit.Sdk.XunitException($"start failed ({started.ExitCode}): {started.Output}");
+                throw new Xunit.Sdk.XunitException($"start failed ({result.ExitCode}): {result.Output}");
             }
 
-            ShimConnection connection = await ShimConnection.ConnectAsync(started.Output, cancellationToken).ConfigureAwait(false);
-            var shim = new LaunchedShim(installation, id, bundle, events, joinEvents is null, logFifo, connection);
-            ConnectResponse connected = await shim.Task.ConnectAsync(new ConnectRequest { Id = id }, cancellationToken: cancellationToken);
-            shim.DaemonPid = (int)connected.ShimPid;
-            return shim;
+            started = true;
+            string printed = RewriteStartOutputScope.Current is { } rewrite ? rewrite(bundle, result.Output) : result.Output;
+            string ttrpcSocket = TtrpcSocketOf(bundle)
+                ?? throw new Xunit.Sdk.XunitException(
+                    $"start left no ttrpc address (unix:///PATH) in {Path.Combine(bundle, "address")}; it printed \"{result.Output}\"");
+            connection = await ShimConnection.ConnectAsync(printed, cancellationToken).ConfigureAwait(false);
+            ConnectResponse connected = await connection.Task.ConnectAsync(new ConnectRequest { Id = id }, cancellationToken: cancellationToken);
+            daemonPid = (int)connected.ShimPid;
+            return new LaunchedShim(installation, id, bundle, ttrpcSocket, events, joinEvents is null, logFifo, connection)
+            {
+                DaemonPid = daemonPid,
+            };
         }
-        catch
+        catch (Exception failure)
         {
-            await logFifo.DisposeAsync().ConfigureAwait(false);
-            if (joinEvents is null)
+            try
             {
-                await events.DisposeAsync().ConfigureAwait(false);
+                if (connection is not null)
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                }
+
+                // start succeeded, so a daemon serves this container: nobody else will shut it down,
+                // and it would hold its socket in /run/containerd/s until its place lapses.
+                if (started)
+                {
+                    await CleanUpAfterFailedLaunchAsync(installation, id, bundle, daemonPid).ConfigureAwait(false);
+                }
+
+                await logFifo.DisposeAsync().ConfigureAwait(false);
+                if (joinEvents is null)
+                {
+                    await events.DisposeAsync().ConfigureAwait(false);
+                }
+
+                Directory.Delete(bundle, recursive: true);
+            }
+            catch (Exception cleanup)
+            {
+                throw new AggregateException($"launching {id} failed, and so did cleaning up after it", failure, cleanup);
             }
 
-            Directory.Delete(bundle, recursive: true);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// After a launch whose <c>start</c> succeeded but whose output could not be driven: stops the
+    /// daemon (the pid Connect answered, else whatever holds the ttrpc socket named in the bundle's
+    /// <c>address</c> file) and runs the shim's <c>delete</c>, as <see cref="DisposeAsync"/> does.
+    /// </summary>
+    private static async Task CleanUpAfterFailedLaunchAsync(ConformanceInstallation installation, string id, string bundle, int daemonPid)
+    {
+        string? ttrpcSocket = TtrpcSocketOf(bundle);
+        IReadOnlyList<int> daemons = daemonPid > 0 ? [daemonPid] : ttrpcSocket is null ? [] : SocketHolders(ttrpcSocket);
+        foreach (int pid in daemons)
+        {
+            await StopAsync(pid).ConfigureAwait(false);
+        }
+
+        if (!daemons.Any(IsAlive))
+        {
+            await DeleteLeftoversAsync(installation, id, bundle, ttrpcSocket, grpcSocket: null).ConfigureAwait(false);
         }
     }
 
@@ -177,23 +238,100 @@ public sealed partial class LaunchedShim : IAsyncDisposable
         return request;
     }
 
-    /// <summary>Waits until the daemon has exited and removed its socket and lock: nothing left of the shim.</summary>
+    /// <summary>
+    /// What of this shim's daemon is still on disk: its ttrpc socket and that socket's <c>.lock</c>
+    /// (in every mode), and its gRPC socket (the one printed, and any <c>SOCKET.*.grpc</c> beside the ttrpc socket).
+    /// </summary>
+    public IReadOnlyList<string> LeftBehind() => Leftovers(TtrpcSocketPath, GrpcSocketPath);
+
+    /// <summary>Waits until the daemon has exited and removed its sockets and lock: nothing left of the shim.</summary>
     public async Task WaitUntilGoneAsync(TimeSpan timeout)
     {
         DateTime deadline = DateTime.UtcNow + timeout;
-        string? socket = Connection.SocketPath;
-        while (IsAlive(DaemonPid) || (socket is not null && (File.Exists(socket) || File.Exists(socket + ".lock"))))
+        while (IsAlive(DaemonPid) || LeftBehind().Count > 0)
         {
             if (DateTime.UtcNow > deadline)
             {
                 throw new Xunit.Sdk.XunitException(
-                    $"after {timeout.TotalSeconds:0} s: daemon {DaemonPid} alive: {IsAlive(DaemonPid)}, socket left: " +
-                    $"{socket is not null && File.Exists(socket)}, lock left: {socket is not null && File.Exists(socket + ".lock")}\n" +
-                    $"shim log:\n{ShimLog}");
+                    $"after {timeout.TotalSeconds:0} s: daemon {DaemonPid} alive: {IsAlive(DaemonPid)}, left behind: " +
+                    $"[{string.Join(", ", LeftBehind())}]\nshim log:\n{ShimLog}");
             }
 
             await System.Threading.Tasks.Task.Delay(20).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The ttrpc socket named by the bundle's <c>address</c> file (<c>unix:///run/containerd/s/HEX</c>),
+    /// or null when the file is missing or holds something else.
+    /// </summary>
+    public static string? TtrpcSocketOf(string bundle)
+    {
+        ArgumentNullException.ThrowIfNull(bundle);
+        string file = Path.Combine(bundle, "address");
+        string address;
+        try
+        {
+            address = File.ReadAllText(file).Trim();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        const string Scheme = "unix://";
+        return address.StartsWith(Scheme, StringComparison.Ordinal) && Path.IsPathRooted(address[Scheme.Length..])
+            ? address[Scheme.Length..]
+            : null;
+    }
+
+    /// <summary>
+    /// The processes other than this one that hold a socket bound at <paramref name="socketPath"/>
+    /// (the daemon holds its listening socket): <c>/proc/net/unix</c> gives the inodes bound to the
+    /// path, <c>/proc/PID/fd</c> who holds them.
+    /// </summary>
+    public static IReadOnlyList<int> SocketHolders(string socketPath)
+    {
+        ArgumentNullException.ThrowIfNull(socketPath);
+        HashSet<string> inodes = [];
+        foreach (string line in File.ReadLines("/proc/net/unix").Skip(1))
+        {
+            // Num RefCount Protocol Flags Type St Inode Path
+            string[] fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length >= 8 && fields[7] == socketPath)
+            {
+                inodes.Add($"socket:[{fields[6]}]");
+            }
+        }
+
+        var holders = new List<int>();
+        if (inodes.Count == 0)
+        {
+            return holders;
+        }
+
+        foreach (string process in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(process), out int pid) || pid == Environment.ProcessId)
+            {
+                continue;
+            }
+
+            try
+            {
+                if (Directory.EnumerateFileSystemEntries(Path.Combine(process, "fd"))
+                    .Any(fd => new FileInfo(fd).LinkTarget is { } target && inodes.Contains(target)))
+                {
+                    holders.Add(pid);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // It exited while being read.
+            }
+        }
+
+        return holders;
     }
 
     /// <summary>Whether a process with this pid exists and is not a zombie.</summary>
@@ -222,35 +360,13 @@ public sealed partial class LaunchedShim : IAsyncDisposable
     /// </summary>
     public async ValueTask DisposeAsync()
     {
-        if (IsAlive(DaemonPid))
-        {
-            _ = Kill(DaemonPid, 15);
-            DateTime deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-            while (IsAlive(DaemonPid) && DateTime.UtcNow < deadline)
-            {
-                await System.Threading.Tasks.Task.Delay(50).ConfigureAwait(false);
-            }
+        await StopAsync(DaemonPid).ConfigureAwait(false);
 
-            if (IsAlive(DaemonPid))
-            {
-                _ = Kill(DaemonPid, 9);
-                await System.Threading.Tasks.Task.Delay(100).ConfigureAwait(false);
-            }
-        }
-
-        // A daemon that died (or was killed) leaves its socket: the shim's own delete cleans up
+        // A daemon that died (or was killed) leaves its sockets: the shim's own delete cleans up
         // after it, as containerd would have it do; whatever it leaves of this shim goes too.
-        string? socket = Connection.SocketPath;
-        if (socket is not null && !IsAlive(DaemonPid) && (File.Exists(socket) || File.Exists(socket + ".lock")))
+        if (!IsAlive(DaemonPid))
         {
-            await ShimCommand.RunAsync(
-                _installation.Shim,
-                ["-namespace", Namespace, "-address", ContainerdAddress(_installation), "-id", Id, "-bundle", Bundle, "delete"],
-                Bundle,
-                new Dictionary<string, string> { ["PLUGGABLESHIM_CONFIG"] = _installation.ConfigPath },
-                TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-            File.Delete(socket);
-            File.Delete(socket + ".lock");
+            await DeleteLeftoversAsync(_installation, Id, Bundle, TtrpcSocketPath, GrpcSocketPath).ConfigureAwait(false);
         }
 
         await Connection.DisposeAsync().ConfigureAwait(false);
@@ -262,6 +378,72 @@ public sealed partial class LaunchedShim : IAsyncDisposable
         await _logFifo.DisposeAsync().ConfigureAwait(false);
         Directory.Delete(Bundle, recursive: true);
     }
+
+    /// <summary>SIGTERM (the daemon kills its tasks and exits), then SIGKILL after 15 s.</summary>
+    private static async Task StopAsync(int pid)
+    {
+        if (!IsAlive(pid))
+        {
+            return;
+        }
+
+        _ = Kill(pid, 15);
+        DateTime deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (IsAlive(pid) && DateTime.UtcNow < deadline)
+        {
+            await System.Threading.Tasks.Task.Delay(50).ConfigureAwait(false);
+        }
+
+        if (IsAlive(pid))
+        {
+            _ = Kill(pid, 9);
+            await System.Threading.Tasks.Task.Delay(100).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Runs the shim's <c>delete</c> when a dead daemon left files, then removes whatever it left.</summary>
+    private static async Task DeleteLeftoversAsync(
+        ConformanceInstallation installation, string id, string bundle, string? ttrpcSocket, string? grpcSocket)
+    {
+        if (Leftovers(ttrpcSocket, grpcSocket).Count == 0)
+        {
+            return;
+        }
+
+        await ShimCommand.RunAsync(
+            installation.Shim,
+            ["-namespace", Namespace, "-address", ContainerdAddress(installation), "-id", id, "-bundle", bundle, "delete"],
+            bundle,
+            new Dictionary<string, string> { ["PLUGGABLESHIM_CONFIG"] = installation.ConfigPath },
+            TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        foreach (string file in Leftovers(ttrpcSocket, grpcSocket))
+        {
+            File.Delete(file);
+        }
+    }
+
+    /// <summary>The sockets and lock of the daemon serving <paramref name="ttrpcSocket"/> still on disk.</summary>
+    internal static List<string> Leftovers(string? ttrpcSocket, string? grpcSocket)
+    {
+        var left = new List<string>();
+        if (ttrpcSocket is not null)
+        {
+            left.AddRange(new[] { ttrpcSocket, ttrpcSocket + ".lock" }.Where(File.Exists));
+            if (Path.GetDirectoryName(ttrpcSocket) is { } directory && Directory.Exists(directory))
+            {
+                left.AddRange(Directory.EnumerateFiles(directory, Path.GetFileName(ttrpcSocket) + ".*.grpc"));
+            }
+        }
+
+        if (grpcSocket is not null && File.Exists(grpcSocket) && !left.Contains(grpcSocket))
+        {
+            left.Add(grpcSocket);
+        }
+
+        return left;
+    }
+
+    private static string? GrpcSocketOf(ShimAddress printed) => printed.Protocol == "grpc" ? printed.SocketPath : null;
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);

@@ -97,7 +97,11 @@ public abstract partial class ShimConformance<TTarget>
         await DeleteAndShutdownAsync(shim);
     }
 
-    /// <summary>Malformed requests answer InvalidArgument, and the shim keeps serving the task.</summary>
+    /// <summary>
+    /// Malformed requests answer InvalidArgument (bad ids, relative paths, unknown IO schemes, a
+    /// config.json or an exec's process spec that is not a JSON object, an exec without a spec),
+    /// and the shim keeps serving the task.
+    /// </summary>
     [Fact]
     public async Task Malformed_requests_answer_InvalidArgument_and_the_shim_keeps_serving()
     {
@@ -117,12 +121,18 @@ public abstract partial class ShimConformance<TTarget>
         badScheme.Stdout = "nosuchscheme://x";
         await AssertStatusAsync(StatusCode.InvalidArgument, task.CreateAsync(badScheme, cancellationToken: Token).ResponseAsync, "Create with an unknown IO scheme");
 
+        // The bundle's config.json is the plugin's to read: one that is not JSON is bad input, not Unknown.
+        string config = Path.Combine(shim.Bundle, "config.json");
+        string spec = await File.ReadAllTextAsync(config, Token);
+        await File.WriteAllTextAsync(config, "{\"ociVersion\": ", Token);
+        await AssertStatusAsync(StatusCode.InvalidArgument,
+            task.CreateAsync(shim.CreateRequest(null), cancellationToken: Token).ResponseAsync, "Create with a config.json that is not JSON");
+        await File.WriteAllTextAsync(config, spec, Token);
+
         // The refused Creates left nothing: the real one works.
         using ClientIo io = await CreateAsync(shim);
         await task.StartAsync(new StartRequest { Id = shim.Id }, cancellationToken: Token);
         await io.WaitForOutputAsync("alive\n", Bound);
-        await AssertStatusAsync(StatusCode.InvalidArgument,
-            task.KillAsync(new KillRequest { Id = shim.Id, Signal = 0 }, cancellationToken: Token).ResponseAsync, "Kill with signal 0");
         await AssertStatusAsync(StatusCode.InvalidArgument,
             task.StateAsync(new StateRequest { Id = "../escape" }, cancellationToken: Token).ResponseAsync, "State with a path as id");
         if (Supports(TaskCapabilities.Exec))
@@ -131,6 +141,13 @@ public abstract partial class ShimConformance<TTarget>
                 task.ExecAsync(new ExecProcessRequest { Id = shim.Id, ExecId = "no-spec" }, cancellationToken: Token).ResponseAsync, "Exec without a spec");
             await AssertStatusAsync(StatusCode.InvalidArgument,
                 task.ExecAsync(ExecRequest(shim, "bad/exec", ProcessBehavior.ExitWith(0), null), cancellationToken: Token).ResponseAsync, "Exec with a bad id");
+            foreach ((string json, string what) in new[] { ("{\"args\": [", "not JSON"), ("[\"/bin/true\"]", "not a JSON object") })
+            {
+                ExecProcessRequest malformed = ExecRequest(shim, "malformed", ProcessBehavior.ExitWith(0), null);
+                malformed.Spec.Value = Google.Protobuf.ByteString.CopyFromUtf8(json);
+                await AssertStatusAsync(StatusCode.InvalidArgument,
+                    task.ExecAsync(malformed, cancellationToken: Token).ResponseAsync, $"Exec with a process spec that is {what}");
+            }
         }
 
         StateResponse state = await task.StateAsync(new StateRequest { Id = shim.Id }, cancellationToken: Token);

@@ -67,7 +67,6 @@ public abstract partial class ShimConformance<TTarget>
             case null or "address":
                 Assert.False(printed.IsJson, $"expected a plain address, got {printed}");
                 Assert.Equal("ttrpc", printed.Protocol);
-                Assert.StartsWith("unix://", printed.Address, StringComparison.Ordinal);
                 break;
             default:
                 string[] parts = Target.StartOutput.Split('-'); // json-vN-PROTOCOL
@@ -77,10 +76,59 @@ public abstract partial class ShimConformance<TTarget>
                 break;
         }
 
+        // containerd dials a ttrpc address by its scheme (without unix:// Linux takes it as an
+        // abstract socket), and a gRPC address as a raw path.
+        if (printed.Protocol == "grpc")
+        {
+            Assert.True(Path.IsPathRooted(printed.Address) && !printed.Address.Contains("://", StringComparison.Ordinal),
+                $"a gRPC address must be a raw absolute path, got \"{printed.Address}\"");
+        }
+        else
+        {
+            Assert.StartsWith("unix:///", printed.Address, StringComparison.Ordinal);
+        }
+
+        // The bundle's address file keeps the ttrpc address in every form; the daemon serves it.
+        Assert.Equal("unix://" + shim.TtrpcSocketPath, File.ReadAllText(Path.Combine(shim.Bundle, "address")).Trim());
+        Assert.True(File.Exists(shim.TtrpcSocketPath), $"no ttrpc socket at {shim.TtrpcSocketPath}");
+
         using ClientIo io = await CreateAsync(shim);
         ConnectResponse connected = await shim.Task.ConnectAsync(new ConnectRequest { Id = shim.Id }, cancellationToken: Token);
         Assert.NotEqual(0u, connected.ShimPid);
         await DeleteAndShutdownAsync(shim);
+    }
+
+    /// <summary>
+    /// A launch whose <c>start</c> succeeded but whose answer cannot be driven (unparsable, or naming
+    /// a socket nobody serves) stops the daemon <c>start</c> spawned, and leaves no socket, lock or bundle.
+    /// </summary>
+    [Theory]
+    [InlineData("unparsable")]
+    [InlineData("unreachable")]
+    public async Task A_launch_whose_start_answer_cannot_be_driven_stops_its_daemon_and_leaves_nothing_behind(string answer)
+    {
+        RequireHost();
+        string id = NewId("undriven");
+        string bundle = "";
+        string? socket = null;
+        int[] daemons = [];
+        using (new RewriteStartOutputScope((startedIn, _) =>
+        {
+            bundle = startedIn;
+            socket = LaunchedShim.TtrpcSocketOf(startedIn);
+            daemons = socket is null ? [] : [.. LaunchedShim.SocketHolders(socket)];
+            return answer == "unparsable" ? """{"version":2,"address":""" : $"unix:///run/containerd/s/no-shim-{id}";
+        }))
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() =>
+                LaunchedShim.StartAsync(Installation, id, ProcessBehavior.RunUntilKilled(), cancellationToken: Token));
+        }
+
+        Assert.NotNull(socket);
+        Assert.NotEmpty(daemons); // start's daemon served the socket when start returned
+        Assert.All(daemons, pid => Assert.False(LaunchedShim.IsAlive(pid), $"daemon {pid} outlived the failed launch"));
+        Assert.Empty(LaunchedShim.Leftovers(socket, grpcSocket: null));
+        Assert.False(Directory.Exists(bundle), $"bundle {bundle} left behind");
     }
 
     /// <summary>The process's own exit code reaches Wait, State, Delete and the exit and delete events.</summary>
@@ -183,7 +231,8 @@ public abstract partial class ShimConformance<TTarget>
 
     /// <summary>
     /// Shutdown while a task is left changes nothing; after the last Delete it ends the daemon,
-    /// which removes its socket and lock, and no process of the task is left.
+    /// which removes its sockets (ttrpc, and gRPC in gRPC mode) and the ttrpc socket's lock, and no
+    /// process of the task is left.
     /// </summary>
     [Fact]
     public async Task Shutdown_ends_the_daemon_only_once_no_task_is_left_and_leaves_nothing_behind()
@@ -195,14 +244,21 @@ public abstract partial class ShimConformance<TTarget>
         await shim.Task.ShutdownAsync(new ShutdownRequest { Id = shim.Id }, cancellationToken: Token);
         await Task.Delay(300, Token);
         Assert.True(LaunchedShim.IsAlive(shim.DaemonPid), "the daemon exited with a task left");
+        // What must be gone at the end is there while the daemon serves: its sockets and lock.
+        Assert.True(File.Exists(shim.TtrpcSocketPath), $"no ttrpc socket at {shim.TtrpcSocketPath}");
+        Assert.True(File.Exists(shim.TtrpcSocketPath + ".lock"), $"no lock at {shim.TtrpcSocketPath}.lock");
+        if (shim.GrpcSocketPath is { } grpcSocket)
+        {
+            Assert.True(File.Exists(grpcSocket), $"no gRPC socket at {grpcSocket}");
+        }
+
         StateResponse state = await shim.Task.StateAsync(new StateRequest { Id = shim.Id }, cancellationToken: Token);
         Assert.Equal(Status.Running, state.Status);
 
         await shim.Task.KillAsync(new KillRequest { Id = shim.Id, Signal = 9 }, cancellationToken: Token);
         await shim.Task.WaitAsync(new WaitRequest { Id = shim.Id }, cancellationToken: Token).ResponseAsync.WaitAsync(Bound, Token);
         await DeleteAndShutdownAsync(shim);
-        Assert.NotNull(shim.Connection.SocketPath);
-        Assert.False(File.Exists(shim.Connection.SocketPath), "socket left behind");
+        Assert.Empty(shim.LeftBehind());
         if (Target.ReportsHostPids)
         {
             Assert.False(LaunchedShim.IsAlive((int)started.Pid), $"the task's process {started.Pid} outlived its shim");

@@ -145,21 +145,30 @@ public abstract partial class ShimConformance<TTarget> : IClassFixture<Conforman
         throw new Xunit.Sdk.XunitException($"{what}: expected {code}, but the call succeeded");
     }
 
-    /// <summary>Asserts that the call does not answer Unimplemented (it may fail otherwise).</summary>
-    protected static async Task AssertImplementedAsync(Task call, string what)
+    /// <summary>
+    /// Asserts that a declared operation works: <paramref name="call"/> succeeds, or is refused with
+    /// one of <paramref name="refusals"/> — codes of the contract (NotFound, AlreadyExists,
+    /// FailedPrecondition, InvalidArgument) that a runtime may rightly answer to the kit's request.
+    /// Unimplemented, Unknown, Internal or any other code fails.
+    /// </summary>
+    protected static async Task AssertWorksAsync(Task call, string what, params StatusCode[] refusals)
     {
         ArgumentNullException.ThrowIfNull(call);
+        ArgumentNullException.ThrowIfNull(refusals);
+        if (!refusals.All(c => c is StatusCode.NotFound or StatusCode.AlreadyExists or StatusCode.FailedPrecondition or StatusCode.InvalidArgument))
+        {
+            throw new ArgumentException("only NotFound, AlreadyExists, FailedPrecondition and InvalidArgument may be allowed", nameof(refusals));
+        }
+
         try
         {
             await call;
         }
-        catch (RpcException ex) when (ex.StatusCode != StatusCode.Unimplemented)
+        catch (RpcException ex) when (!refusals.Contains(ex.StatusCode))
         {
-            // Implemented, and refused for a reason of its own.
-        }
-        catch (RpcException ex)
-        {
-            throw new Xunit.Sdk.XunitException($"{what} is a declared capability but answered Unimplemented: {ex.Status.Detail}");
+            string allowed = refusals.Length == 0 ? "success" : $"success or {string.Join(" or ", refusals)}";
+            throw new Xunit.Sdk.XunitException(
+                $"{what} is a declared capability and must work: expected {allowed}, got {ex.StatusCode} \"{ex.Status.Detail}\"");
         }
     }
 

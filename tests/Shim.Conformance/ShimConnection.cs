@@ -36,7 +36,7 @@ public sealed class ShimConnection : IAsyncDisposable
     /// <summary>The protocol spoken: <c>ttrpc</c> or <c>grpc</c>.</summary>
     public string Protocol => Printed.Protocol;
 
-    /// <summary>The socket file behind <see cref="Address"/> (the kit checks it is removed at exit).</summary>
+    /// <summary>The socket file behind <see cref="Address"/>: the ttrpc socket, or in gRPC mode the gRPC one (see <see cref="LaunchedShim.TtrpcSocketPath"/>).</summary>
     public string? SocketPath => Printed.SocketPath.StartsWith('/') ? Printed.SocketPath : null;
 
     /// <summary>Calls to <c>containerd.task.v2.Task</c> go to the address's Task service; others pass unchanged.</summary>

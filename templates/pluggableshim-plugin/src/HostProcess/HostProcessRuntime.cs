@@ -17,8 +17,8 @@ internal sealed partial class HostProcessRuntime(ILogger<HostProcessRuntime> log
         }
 
         string config = Path.Combine(request.Bundle, "config.json");
-        using JsonDocument spec = JsonDocument.Parse(await File.ReadAllTextAsync(config, cancellationToken).ConfigureAwait(false));
-        if (!spec.RootElement.TryGetProperty("process", out JsonElement process))
+        using JsonDocument spec = ProcessSpec.ParseJson(await File.ReadAllTextAsync(config, cancellationToken).ConfigureAwait(false), config);
+        if (spec.RootElement.ValueKind != JsonValueKind.Object || !spec.RootElement.TryGetProperty("process", out JsonElement process))
         {
             throw new InvalidArgumentException($"{config} has no process");
         }
@@ -52,7 +52,7 @@ internal sealed class Container : IRuntimeContainer
             throw new UnimplementedException("terminal");
         }
 
-        using JsonDocument spec = JsonDocument.Parse(request.ProcessSpecJson);
+        using JsonDocument spec = ProcessSpec.ParseJson(request.ProcessSpecJson, "the exec's process spec");
         var exec = new ContainerProcess(ProcessSpec.Parse(spec.RootElement), All);
         lock (_gate)
         {
@@ -64,11 +64,15 @@ internal sealed class Container : IRuntimeContainer
 
     public ValueTask ReleaseExecAsync(IRuntimeProcess exec, CancellationToken cancellationToken = default)
     {
+        var process = (ContainerProcess)exec;
         lock (_gate)
         {
-            _processes.Remove((ContainerProcess)exec);
+            _processes.Remove(process);
         }
 
+        // The host calls this once the exec has exited (or never started) and its IO is closed: in a
+        // long-lived pod daemon each exec (a probe, say) would otherwise keep its process handle.
+        process.Dispose();
         return ValueTask.CompletedTask;
     }
 
@@ -81,26 +85,60 @@ internal sealed class Container : IRuntimeContainer
         }
     }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
-        // Nothing of a deleted container may outlive it.
-        foreach (ContainerProcess process in All())
+        // Nothing of a deleted container may outlive it: kill what is left, let each exit be
+        // observed (the host may still await it), then release the process handles.
+        ContainerProcess[] processes = All();
+        foreach (ContainerProcess process in processes)
         {
             process.KillQuietly();
         }
 
-        return ValueTask.CompletedTask;
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        foreach (ContainerProcess process in processes)
+        {
+            try
+            {
+                await process.Exited.WaitAsync(bound.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // SIGKILLed but not yet reaped: its handle goes anyway.
+            }
+
+            process.Dispose();
+        }
     }
 }
 
 /// <summary>The OCI process spec fields this plugin honours: args, env, cwd.</summary>
 internal static class ProcessSpec
 {
+    /// <summary>Parses JSON the client sent: malformed JSON is bad input (InvalidArgument), not a failure of the plugin.</summary>
+    public static JsonDocument ParseJson(string json, string what)
+    {
+        try
+        {
+            return JsonDocument.Parse(json);
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidArgumentException($"{what} is not valid JSON: {ex.Message}", ex);
+        }
+    }
+
     public static ProcessStartInfo Parse(JsonElement process)
     {
-        if (!process.TryGetProperty("args", out JsonElement args) || args.ValueKind != JsonValueKind.Array || args.GetArrayLength() == 0)
+        if (process.ValueKind != JsonValueKind.Object)
         {
-            throw new InvalidArgumentException("the process spec has no args");
+            throw new InvalidArgumentException("the process spec must be a JSON object");
+        }
+
+        if (!process.TryGetProperty("args", out JsonElement args) || args.ValueKind != JsonValueKind.Array || args.GetArrayLength() == 0
+            || args.EnumerateArray().Any(a => a.ValueKind != JsonValueKind.String))
+        {
+            throw new InvalidArgumentException("the process spec has no args, or args that are not strings");
         }
 
         string[] argv = [.. args.EnumerateArray().Select(a => a.GetString() ?? "")];
@@ -119,7 +157,7 @@ internal static class ProcessSpec
         if (process.TryGetProperty("env", out JsonElement env) && env.ValueKind == JsonValueKind.Array)
         {
             info.Environment.Clear();
-            foreach (string pair in env.EnumerateArray().Select(e => e.GetString() ?? ""))
+            foreach (string pair in env.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString() ?? ""))
             {
                 int equals = pair.IndexOf('=', StringComparison.Ordinal);
                 if (equals > 0)
@@ -129,7 +167,8 @@ internal static class ProcessSpec
             }
         }
 
-        if (process.TryGetProperty("cwd", out JsonElement cwd) && cwd.GetString() is { Length: > 0 } directory && Directory.Exists(directory))
+        if (process.TryGetProperty("cwd", out JsonElement cwd) && cwd.ValueKind == JsonValueKind.String
+            && cwd.GetString() is { Length: > 0 } directory && Directory.Exists(directory))
         {
             info.WorkingDirectory = directory;
         }
