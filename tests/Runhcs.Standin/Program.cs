@@ -612,31 +612,29 @@ namespace PluggableShim.Runhcs.Standin
         /// <summary>Starts a shim with this process's stdio and waits until it is ready or dead.</summary>
         private static int LaunchShim(ContainerState state, List<string> shimArgs, string? readyFile)
         {
-            var info = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false };
-            shimArgs.ForEach(info.ArgumentList.Add);
-            using Process shim = Process.Start(info) ?? throw new StandinException("cannot start the shim");
-            string ready = readyFile ?? Path.Combine(state.ExecDirectory, $"{shim.Id}.pid");
+            int shim = Native.Spawn(Environment.ProcessPath!, shimArgs);
+            string ready = readyFile ?? Path.Combine(state.ExecDirectory, $"{shim}.pid");
             var watch = Stopwatch.StartNew();
             while (!File.Exists(ready))
             {
-                if (shim.HasExited)
+                if (Native.WaitPid(shim, out int status, Native.WNoHang) == shim)
                 {
-                    string error = Path.Combine(state.ExecDirectory, $"{shim.Id}.err");
+                    string error = Path.Combine(state.ExecDirectory, $"{shim}.err");
                     throw new StandinException(File.Exists(error)
                         ? $"failed to start the process: {File.ReadAllText(error)}"
-                        : $"shim exited {shim.ExitCode} before it was ready");
+                        : $"shim exited {(status >> 8) & 0xFF} before it was ready");
                 }
 
                 if (watch.Elapsed > Standin.Ready)
                 {
-                    shim.Kill(entireProcessTree: true);
+                    _ = Native.Kill(-shim, 9) == 0 || Native.Kill(shim, 9) == 0; // the shim leads its own group
                     throw new StandinException("shim was not ready in time");
                 }
 
                 Thread.Sleep(2);
             }
 
-            return shim.Id;
+            return shim;
         }
 
         private static IEnumerable<int> Pids(ContainerState state)
