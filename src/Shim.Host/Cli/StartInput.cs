@@ -83,7 +83,7 @@ internal sealed record StartInput
             if (!IdentityMatches(bootstrap, id, ns))
             {
                 throw new InvalidDataException(
-                    $"BootstrapParams on stdin name {bootstrap.Namespace}/{bootstrap.InstanceId}, the command line {ns}/{id}");
+                    $"BootstrapParams on stdin name {Clip(bootstrap.Namespace)}/{Clip(bootstrap.InstanceId)}, the command line {ns}/{id}");
             }
 
             Any? options = bootstrap.Extensions
@@ -95,6 +95,9 @@ internal sealed record StartInput
         Any any = Parse(Any.Parser, bytes, "runtime options (Any)");
         return new StartInput { Form = StartInputForm.Any, RuntimeOptions = any.TypeUrl.Length > 0 ? any : null };
     }
+
+    /// <summary>A value from stdin, cut short for an error line (containerd shows it to the user).</summary>
+    private static string Clip(string value) => value.Length <= 76 ? value : value[..76] + "…";
 
     private static bool IdentityMatches(BootstrapParams bootstrap, string id, string ns) =>
         bootstrap.InstanceId == id && bootstrap.Namespace == ns;

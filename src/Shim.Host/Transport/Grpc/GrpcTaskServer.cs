@@ -70,7 +70,9 @@ internal sealed partial class GrpcTaskServer : IGrpcServer
         // Kestrel's and gRPC's own chatter (a line per request) is not for the shim's log.
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning);
         builder.Services.AddRoutingCore();
-        builder.Services.AddGrpc(options => options.MaxReceiveMessageSize = 16 << 20);
+        // ttrpc's own frame limit: Task API messages are small, and each of up to 100 streams per
+        // connection may hold one message in memory.
+        builder.Services.AddGrpc(options => options.MaxReceiveMessageSize = 4 << 20);
         builder.Services.AddSingleton(tasks);
         builder.Services.AddSingleton(new TaskV3Service(tasks));
 
