@@ -363,15 +363,21 @@ internal sealed class ProcessIo : IAsyncDisposable
         }
         finally
         {
-            lock (_gate)
-            {
-                _stdinDone = true;
-                _processStdin = null;
-            }
-
-            _stdinClosed.Cancel();
-            CloseQuietly(destination);
+            StdinFinished(destination);
         }
+    }
+
+    /// <summary>The stdin relay is over, however it ended: the process's stdin is closed.</summary>
+    private void StdinFinished(Stream destination)
+    {
+        lock (_gate)
+        {
+            _stdinDone = true;
+            _processStdin = null;
+        }
+
+        _stdinClosed.Cancel();
+        CloseQuietly(destination);
     }
 
     // A client's named pipe (Windows). CloseIO forwards nothing still in the pipe: unlike a FIFO,
@@ -399,14 +405,7 @@ internal sealed class ProcessIo : IAsyncDisposable
         }
         finally
         {
-            lock (_gate)
-            {
-                _stdinDone = true;
-                _processStdin = null;
-            }
-
-            _stdinClosed.Cancel();
-            CloseQuietly(destination);
+            StdinFinished(destination);
         }
     }
 
